@@ -1,0 +1,261 @@
+"""The ``scratchnn`` command: train, evaluate, download.
+
+Every error a user can cause ends in one line on stderr that names the input
+and what was expected, and exit status 2 (argparse's own convention for bad
+flags); never a traceback.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import ScratchnnError
+
+DATASETS = ("mnist", "fashion-mnist")
+
+
+def _layers(text):
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 784,128,64,10, got {text!r}")
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected at least two positive layer sizes, got {text!r}")
+    return sizes
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _add_data_flags(parser):
+    parser.add_argument("--data-dir", type=Path,
+                        help="folder holding the dataset files (default: $SCRATCHNN_DATA, the cache, "
+                             "a system copy, else download)")
+    parser.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data")
+
+
+def build_parser():
+    from .nn.optimizers import OPTIMIZERS
+    from .training.presets import PRESETS
+    from .training.schedules import SCHEDULES
+
+    parser = argparse.ArgumentParser(prog="scratchnn", description="Neural networks from scratch in NumPy.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a network and save model, metrics and plots",
+                           description="Train a network. Flags override the chosen preset.")
+    train.add_argument("--preset", choices=sorted(PRESETS), default="classic",
+                       help="recipe to start from (default: classic, full-batch gradient descent)")
+    train.add_argument("--dataset", choices=DATASETS)
+    _add_data_flags(train)
+    train.add_argument("--layers", type=_layers, help="layer sizes, e.g. 784,128,64,10")
+    train.add_argument("--epochs", type=_positive_int)
+    train.add_argument("--batch-size", type=_non_negative_int, help="0 = the whole training set (full batch)")
+    train.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
+    train.add_argument("--lr", type=_float, help="learning rate")
+    train.add_argument("--momentum", type=_float, help="SGD momentum")
+    train.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
+    train.add_argument("--weight-decay", type=_float, help="L2 (AdamW: decoupled) decay on weights")
+    train.add_argument("--dropout", type=_float, help="drop probability after each hidden layer")
+    train.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
+    train.add_argument("--warmup-epochs", type=_float, help="linear learning-rate warm-up")
+    train.add_argument("--step-size", type=_float, help="epochs between step decays")
+    train.add_argument("--gamma", type=_float, help="step decay factor")
+    train.add_argument("--min-lr", type=_float, help="final rate of cosine annealing")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                       help="random shifts/rotations/scales of training images")
+    train.add_argument("--max-shift", type=_float, help="augmentation: pixels")
+    train.add_argument("--max-rotation", type=_float, help="augmentation: degrees")
+    train.add_argument("--max-scale", type=_float, help="augmentation: zoom fraction")
+    train.add_argument("--elastic-alpha", type=_float, help="augmentation: elastic strength (0 = off)")
+    train.add_argument("--elastic-sigma", type=_float, help="augmentation: elastic smoothness")
+    train.add_argument("--validation-size", type=_non_negative_int, help="training images held out for validation")
+    train.add_argument("--early-stopping", type=_non_negative_int, metavar="PATIENCE",
+                       help="stop after this many epochs without validation improvement (0 = off)")
+    train.add_argument("--monitor", choices=("val_loss", "val_accuracy"))
+    train.add_argument("--seed", type=_non_negative_int)
+    train.add_argument("--dtype", choices=("float32", "float64"))
+    train.add_argument("--output-dir", type=Path, default=Path("runs"), help="where run folders go (default: runs)")
+    train.add_argument("--name", help="run folder name (default: preset, dataset and time)")
+    train.add_argument("--overwrite", action="store_true", help="reuse an existing run folder of that name")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
+    train.add_argument("--show", action="store_true", help="open the plots when done (needs a display)")
+    train.add_argument("--no-plots", action="store_true", help="do not write loss.png and accuracy.png")
+    train.add_argument("--quiet", action="store_true", help="print only the final result")
+
+    ev = sub.add_parser("evaluate", help="print a saved model's test accuracy and loss")
+    ev.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
+    ev.add_argument("--dataset", choices=DATASETS, help="default: the dataset the model was trained on")
+    _add_data_flags(ev)
+
+    dl = sub.add_parser("download", help="download and verify a dataset into the cache")
+    dl.add_argument("dataset", nargs="?", choices=DATASETS, default="mnist")
+    dl.add_argument("--dir", type=Path, help="destination (default: the user cache)")
+    return parser
+
+
+CONFIG_FLAGS = (
+    "dataset", "layers", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
+    "dropout", "batch_norm", "schedule", "warmup_epochs", "step_size", "gamma", "min_lr", "augment",
+    "max_shift", "max_rotation", "max_scale", "elastic_alpha", "elastic_sigma", "validation_size",
+    "early_stopping", "monitor", "seed", "dtype",
+)
+
+
+def config_from_args(args):
+    """The preset's settings with every flag the user gave laid over them."""
+    from .training.config import TrainConfig
+    from .training.presets import PRESETS
+
+    settings = dict(PRESETS[args.preset])
+    settings.update({name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None})
+    return TrainConfig(**settings)
+
+
+def _load(dataset, args, quiet=False):
+    from .data import load_dataset
+
+    return load_dataset(dataset, data_dir=args.data_dir, download=not args.no_download, progress=not quiet)
+
+
+def _run_dir(args, config):
+    name = args.name or f"{args.preset}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = args.output_dir / name
+    if run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
+        raise ScratchnnError(f"run folder {run_dir} already exists; choose another --name, "
+                             f"continue it with --resume {run_dir}, or pass --overwrite")
+    return run_dir
+
+
+def cmd_train(args):
+    from .atomic import atomic_write_text
+    from .nn.serialize import save_model
+    from .training.trainer import Trainer
+
+    log = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    progress = not args.quiet and sys.stderr.isatty()
+    if args.resume:
+        run_dir = args.resume
+        from .training.checkpoint import load_checkpoint
+
+        state, _ = load_checkpoint(run_dir / "checkpoint.npz")
+        dataset = _load(state["config"]["dataset"], args, args.quiet)
+        trainer = Trainer.resume(run_dir, dataset, log, progress, epochs=args.epochs)
+        config = trainer.config
+        log(f"resuming {run_dir} after epoch {len(trainer.history)} of {config.epochs}")
+    else:
+        config = config_from_args(args)
+        run_dir = _run_dir(args, config)
+        dataset = _load(config.dataset, args, args.quiet)
+        trainer = Trainer(config, dataset, run_dir, log, progress)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=1) + "\n")
+        log(f"training {trainer.model} on {dataset.name} ({len(trainer.sampler.indices)} images, "
+            f"{len(trainer.sampler)} batches/epoch) -> {run_dir}")
+
+    result = trainer.fit()
+    test_loss, test_acc = _final_test(trainer, result)
+    save_model(run_dir / "model.npz", result.model, {
+        "dataset": config.dataset, "class_names": list(dataset.class_names), "config": config.to_dict(),
+        "test_loss": test_loss, "test_accuracy": test_acc, "epochs_trained": len(result.history),
+    })
+    print(f"final test accuracy: {test_acc:.2%}  (test loss {test_loss:.4f}, "
+          f"{len(result.history)} epochs, {sum(r['train_seconds'] for r in result.history):.1f}s training)")
+    print(f"saved {run_dir / 'model.npz'}")
+    if not args.no_plots:
+        from .plots import display_available, save_plots, show_plots
+
+        paths = save_plots(result.history, run_dir, f"{dataset.name}")
+        print(f"saved {', '.join(str(p) for p in paths)}")
+        if args.show:
+            if display_available():
+                show_plots(paths)
+            else:
+                print("no display found: plots saved but not shown", file=sys.stderr)
+    return 0
+
+
+def _final_test(trainer, result):
+    """Test metrics of the final weights (the best ones, after early stopping)."""
+    from .training.evaluation import evaluate
+
+    last = result.history[-1]
+    if result.best_epoch is None and "test_accuracy" in last:
+        return last["test_loss"], last["test_accuracy"]
+    ds = trainer.dataset
+    return evaluate(result.model, ds.test.images, ds.test.labels)
+
+
+def cmd_evaluate(args):
+    from .errors import ModelFileError
+    from .nn.serialize import load_model
+    from .training.evaluation import evaluate
+
+    model, meta = load_model(args.model)
+    name = args.dataset or meta.get("dataset", "mnist")
+    dataset = _load(name, args)
+    n_pixels = int(dataset.test.images[0].size)
+    if model.input_size != n_pixels or model.output_size != len(dataset.class_names):
+        raise ModelFileError(f"{args.model}: model takes {model.input_size} inputs and gives {model.output_size} "
+                             f"classes; {name} needs {n_pixels} and {len(dataset.class_names)}")
+    loss, acc = evaluate(model, dataset.test.images, dataset.test.labels)
+    correct = round(acc * len(dataset.test))
+    print(f"{args.model}: {name} test accuracy {acc:.2%} ({correct}/{len(dataset.test)}), test loss {loss:.4f}")
+    return 0
+
+
+def cmd_download(args):
+    from .data import download_dataset
+
+    path = download_dataset(args.dataset, dest_dir=args.dir)
+    print(f"{args.dataset}: verified files in {path}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "download": cmd_download}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ScratchnnError as exc:
+        print(f"scratchnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"scratchnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

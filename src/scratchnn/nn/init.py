@@ -1,0 +1,14 @@
+"""Weight initialisation.
+
+He et al. (2015) showed that with ReLU units, which zero half of their inputs on
+average, weights drawn with variance ``2 / fan_in`` keep the variance of the
+activations constant from layer to layer, so deep stacks neither vanish nor blow up.
+"""
+
+import numpy as np
+
+
+def he_normal(fan_in, fan_out, rng, dtype=np.float32):
+    """Weights of shape ``(fan_in, fan_out)`` from N(0, 2 / fan_in)."""
+    std = np.sqrt(2.0 / fan_in)
+    return (rng.standard_normal((fan_in, fan_out)) * std).astype(dtype)

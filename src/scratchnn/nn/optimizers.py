@@ -1,0 +1,225 @@
+"""Optimisers: rules that turn gradients into parameter updates.
+
+Each works on the model's flat parameter and gradient vectors (see
+``Sequential``), updating the parameters in place. Weight decay applies to the
+first ``n_decayed`` entries only: the weights, never the biases.
+
+The updates are written as sequences of in-place NumPy operations on one
+scratch buffer: that avoids allocating a temporary the size of the whole model
+for every ``+`` and ``*`` on every step. Each method's docstring gives the
+textbook formula it computes.
+"""
+
+import numpy as np
+
+
+class Optimizer:
+    """Base class. ``lr`` may be changed between steps (learning-rate schedules)."""
+
+    def __init__(self, lr, weight_decay=0.0):
+        if lr <= 0:
+            raise ValueError(f"learning rate must be positive, got {lr}")
+        if weight_decay < 0:
+            raise ValueError(f"weight decay must be >= 0, got {weight_decay}")
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.t = 0  # steps taken so far
+
+    def step(self, params, grads, n_decayed=None):
+        """Update ``params`` in place from ``grads`` (both flat vectors).
+
+        ``grads`` is used as scratch space (coupled L2 adds ``wd * p`` to it):
+        it is the model's gradient buffer, refilled by the next backward pass.
+        """
+        n_decayed = params.size if n_decayed is None else n_decayed
+        self.t += 1
+        self._update(params, grads, n_decayed)
+
+    def _l2_into(self, grads, params, n_decayed):
+        """Coupled L2: the gradient of ``(wd / 2) * ||W||^2`` is ``wd * W``."""
+        if self.weight_decay:
+            g = grads[:n_decayed]
+            g += self.weight_decay * params[:n_decayed]
+
+    def _scratch(self, params, name="_tmp"):
+        buf = getattr(self, name, None)
+        if buf is None or buf.shape != params.shape or buf.dtype != params.dtype:
+            buf = np.empty_like(params)
+            setattr(self, name, buf)
+        return buf
+
+    def _slots(self, params, *names):
+        """Per-parameter state vectors (momentum, moments), created as zeros."""
+        out = []
+        for name in names:
+            slot = getattr(self, name, None)
+            if slot is None:
+                slot = np.zeros_like(params)
+                setattr(self, name, slot)
+            out.append(slot)
+        return out
+
+    state_slots = ()
+
+    def state_dict(self):
+        """Everything needed to resume: step count, lr and the state vectors."""
+        state = {"t": self.t, "lr": self.lr}
+        for name in self.state_slots:
+            slot = getattr(self, name, None)
+            if slot is not None:
+                state[name] = slot.copy()
+        return state
+
+    def load_state_dict(self, state):
+        self.t = int(state["t"])
+        self.lr = float(state["lr"])
+        for name in self.state_slots:
+            setattr(self, name, np.array(state[name]) if name in state else None)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum.
+
+    Plain:     ``p <- p - lr * g``
+    Momentum:  ``v <- mu * v + g``;  ``p <- p - lr * v``
+    Nesterov:  ``v <- mu * v + g``;  ``p <- p - lr * (g + mu * v)``
+    with ``g = dL/dp + weight_decay * p`` for weights (L2).
+    """
+
+    state_slots = ("velocity",)
+
+    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if nesterov and momentum == 0.0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def _update(self, params, grads, n_decayed):
+        self._l2_into(grads, params, n_decayed)
+        tmp = self._scratch(params)
+        if self.momentum == 0.0:
+            np.multiply(grads, self.lr, out=tmp)
+            params -= tmp
+            return
+        (v,) = self._slots(params, "velocity")
+        v *= self.momentum
+        v += grads
+        if self.nesterov:
+            np.multiply(v, self.momentum, out=tmp)
+            tmp += grads
+        else:
+            tmp[...] = v
+        tmp *= self.lr
+        params -= tmp
+
+
+class RMSProp(Optimizer):
+    """RMSProp (Hinton): divide the step by a running RMS of recent gradients.
+
+    ``s <- rho * s + (1 - rho) * g^2``;  ``p <- p - lr * g / (sqrt(s) + eps)``
+    """
+
+    state_slots = ("square_avg",)
+
+    def __init__(self, lr=1e-3, rho=0.9, eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        if not 0.0 <= rho < 1.0 or eps < 0:
+            raise ValueError(f"RMSProp needs rho in [0, 1) and eps >= 0, got {rho}, {eps}")
+        self.rho = float(rho)
+        self.eps = float(eps)
+
+    def _update(self, params, grads, n_decayed):
+        self._l2_into(grads, params, n_decayed)
+        (s,) = self._slots(params, "square_avg")
+        tmp = self._scratch(params)
+        np.multiply(grads, grads, out=tmp)
+        s *= self.rho
+        tmp *= 1.0 - self.rho
+        s += tmp
+        np.sqrt(s, out=tmp)
+        tmp += self.eps
+        np.divide(grads, tmp, out=tmp)
+        tmp *= self.lr
+        params -= tmp
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with bias correction.
+
+    ``m <- b1 * m + (1 - b1) * g``          (running mean of gradients)
+    ``v <- b2 * v + (1 - b2) * g^2``        (running mean of squared gradients)
+    ``m_hat = m / (1 - b1^t)``, ``v_hat = v / (1 - b2^t)``  (undo the bias towards 0)
+    ``p <- p - lr * m_hat / (sqrt(v_hat) + eps)``
+
+    ``weight_decay`` here is coupled L2 (added to ``g``); see :class:`AdamW` for
+    the decoupled form.
+    """
+
+    state_slots = ("m", "v")
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
+            raise ValueError(f"betas must be in [0, 1), got {beta1}, {beta2}")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def _update(self, params, grads, n_decayed):
+        self._l2_into(grads, params, n_decayed)
+        self._adam_step(params, grads)
+
+    def _adam_step(self, params, grads):
+        m, v = self._slots(params, "m", "v")
+        tmp = self._scratch(params)
+        b1, b2 = self.beta1, self.beta2
+        # m += (1 - b1) (g - m)  is  m <- b1 m + (1 - b1) g  in three passes.
+        np.subtract(grads, m, out=tmp)
+        tmp *= 1.0 - b1
+        m += tmp
+        # v += (1 - b2) (g^2 - v)
+        np.multiply(grads, grads, out=tmp)
+        tmp -= v
+        tmp *= 1.0 - b2
+        v += tmp
+        # The bias corrections fold into two scalars:
+        # lr m_hat / (sqrt(v_hat) + eps) = (lr / c1) m / (sqrt(v) / sqrt(c2) + eps)
+        c1 = 1.0 - b1**self.t
+        c2 = 1.0 - b2**self.t
+        np.sqrt(v, out=tmp)
+        tmp *= 1.0 / np.sqrt(c2)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr / c1
+        params -= tmp
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
+
+    The decay shrinks the weights directly, ``W <- W - lr * wd * W``, instead of
+    entering the gradient, so Adam's per-parameter scaling does not weaken it.
+    """
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+
+    def _update(self, params, grads, n_decayed):
+        if self.weight_decay:
+            params[:n_decayed] *= 1.0 - self.lr * self.weight_decay
+        self._adam_step(params, grads)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSProp}
+
+
+def make_optimizer(name, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    """Build an optimiser by name (``sgd``, ``adam``, ``adamw``, ``rmsprop``)."""
+    if name == "sgd":
+        return SGD(lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimiser {name!r}; expected one of {sorted(OPTIMIZERS)}")
+    if momentum or nesterov:
+        raise ValueError(f"momentum and nesterov apply to sgd only, not {name!r}")
+    return OPTIMIZERS[name](lr=lr, weight_decay=weight_decay)

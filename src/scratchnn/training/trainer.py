@@ -1,0 +1,259 @@
+"""The training loop.
+
+One epoch: for every mini-batch, forward pass, loss, backward pass, optimiser
+step. After it: validation and test metrics, one history row, a checkpoint.
+Full-batch gradient descent (the classic method) is the case of one batch
+per epoch; nothing else changes.
+"""
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DivergenceError, ModelFileError
+from ..nn.losses import SoftmaxCrossEntropy
+from ..nn.model import build_mlp
+from ..nn.optimizers import make_optimizer
+from .batches import BatchSampler
+from .checkpoint import load_checkpoint, prefixed, save_checkpoint, unprefixed
+from .config import TrainConfig
+from .evaluation import evaluate
+from .metrics import write_metrics
+from .schedules import LRSchedule
+
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
+@dataclass
+class TrainResult:
+    model: object
+    history: list = field(default_factory=list)
+    stopped_early: bool = False
+    best_epoch: int | None = None
+
+
+def split_train_validation(n_train, validation_size, seed):
+    """Seeded disjoint index sets (train, validation) over ``range(n_train)``."""
+    if validation_size >= n_train:
+        raise ConfigError(f"validation size {validation_size} leaves no training data (of {n_train})")
+    order = np.random.default_rng([seed, 1]).permutation(n_train)
+    return np.sort(order[validation_size:]), np.sort(order[:validation_size])
+
+
+def _rng_states(model):
+    return [layer.rng.bit_generator.state for layer in model.layers if hasattr(layer, "rng")]
+
+
+def _set_rng_states(model, states):
+    for layer, state in zip([l for l in model.layers if hasattr(l, "rng")], states):
+        layer.rng.bit_generator.state = state
+
+
+class Trainer:
+    """Trains a model described by a :class:`TrainConfig` on a loaded dataset.
+
+    With ``run_dir``, writes a checkpoint and the metrics after every epoch, so
+    :meth:`resume` can continue the run. ``log`` receives one line per epoch;
+    ``progress`` shows a tqdm bar over the batches of each epoch.
+    """
+
+    def __init__(self, config, dataset, run_dir=None, log=print, progress=False):
+        self.config = config
+        self.dataset = dataset
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.log = log or (lambda line: None)
+        self.progress = progress
+        dtype = np.dtype(config.dtype)
+        n_pixels = int(np.prod(dataset.train.images.shape[1:]))
+        if config.layers[0] != n_pixels:
+            raise ConfigError(f"the first layer size must be {n_pixels} (pixels per {dataset.name} image), "
+                              f"got {config.layers[0]}")
+        n_classes = len(dataset.class_names)
+        if config.layers[-1] != n_classes:
+            raise ConfigError(f"the last layer size must be {n_classes} ({dataset.name} classes), "
+                              f"got {config.layers[-1]}")
+
+        self.model = build_mlp(config.layers, seed=config.seed, dropout=config.dropout,
+                               batch_norm=config.batch_norm, dtype=dtype.type)
+        self.loss_fn = SoftmaxCrossEntropy()
+        self.optimizer = make_optimizer(config.optimizer, config.lr, config.momentum,
+                                        config.nesterov, config.weight_decay)
+        self.schedule = LRSchedule(config.lr, config.schedule, config.epochs, config.step_size,
+                                   config.gamma, config.min_lr, config.warmup_epochs)
+        self.augmentation = None
+        if config.augment:
+            from ..data.augment import Augmentation
+
+            self.augmentation = Augmentation(config.max_shift, config.max_rotation, config.max_scale,
+                                             config.elastic_alpha, config.elastic_sigma)
+        train_idx, self.val_idx = split_train_validation(len(dataset.train), config.validation_size, config.seed)
+        self.sampler = BatchSampler(dataset.train.images, dataset.train.labels, train_idx,
+                                    config.batch_size, dtype.type)
+        # Shuffling and augmentation draw from this generator; dropout from the model's.
+        self.data_rng = np.random.default_rng([config.seed, 2])
+        self.history = []
+        self.best = None  # (value, epoch, copy of the model's arrays) for early stopping
+        self.bad_epochs = 0
+
+    # -- one epoch -----------------------------------------------------------
+    def _train_epoch(self, epoch):
+        """Train on every batch once; return (mean loss, accuracy, first batch's rate)."""
+        n_batches = len(self.sampler)
+        bar = None
+        batches = self.sampler.epoch(self.data_rng)
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch}/{self.config.epochs}",
+                       leave=False, unit="batch", file=sys.stderr)
+            batches = bar
+        # Overflow shows up as a non-finite loss, which is checked and reported below.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._run_batches(epoch, batches, n_batches, bar)
+
+    def _run_batches(self, epoch, batches, n_batches, bar):
+        model, loss_fn, opt = self.model, self.loss_fn, self.optimizer
+        total_loss = 0.0
+        correct = 0
+        seen = 0
+        first_lr = None
+        for i, (x, y) in enumerate(batches):
+            # The rate for this step: progress counted at the end of the step, so
+            # warm-up's first step is not zero.
+            opt.lr = self.schedule.at(epoch - 1 + (i + 1) / n_batches)
+            first_lr = opt.lr if first_lr is None else first_lr
+            if self.augmentation is not None:
+                x = self.augmentation.apply(x, self.data_rng)
+            logits = model.forward(x, training=True)
+            loss = loss_fn.forward(logits, y)
+            if not math.isfinite(loss):
+                self._diverged(epoch, i + 1, n_batches, loss, opt.lr)
+            correct += int(np.count_nonzero(logits.argmax(axis=1) == y))
+            model.backward(loss_fn.backward())
+            opt.step(model.params, model.grads, model.n_decayed)
+            total_loss += loss * len(y)
+            seen += len(y)
+            if bar is not None and (i % 20 == 0 or i == n_batches - 1):
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}")
+        if bar is not None:
+            bar.close()
+        return total_loss / seen, correct / seen, first_lr
+
+    def _diverged(self, epoch, batch, n_batches, loss, lr):
+        where = f"epoch {epoch}, batch {batch}/{n_batches}"
+        kept = ""
+        if self.run_dir is not None and self.history:
+            kept = f" The last good checkpoint (epoch {self.history[-1]['epoch']}) is kept in {self.run_dir}."
+        raise DivergenceError(f"training diverged at {where}: the loss is {loss} at learning rate {lr:g}."
+                              f"{kept} Try a smaller --lr (or warm-up).")
+
+    # -- the run -------------------------------------------------------------
+    def fit(self):
+        cfg = self.config
+        start_epoch = len(self.history) + 1
+        stopped_early = False
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            train_loss, train_acc, lr = self._train_epoch(epoch)
+            train_seconds = time.perf_counter() - t0
+            row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_accuracy": train_acc}
+            if len(self.val_idx):
+                row["val_loss"], row["val_accuracy"] = evaluate(
+                    self.model, self.dataset.train.images[self.val_idx], self.dataset.train.labels[self.val_idx])
+            if cfg.test_every_epoch or epoch == cfg.epochs:
+                row["test_loss"], row["test_accuracy"] = evaluate(
+                    self.model, self.dataset.test.images, self.dataset.test.labels)
+            row["train_seconds"] = train_seconds
+            row["seconds"] = time.perf_counter() - t0
+            self.history.append(row)
+            self.log(format_epoch(row, cfg.epochs))
+            if cfg.early_stopping and self._early_stop_check(row):
+                stopped_early = True
+            if self.run_dir is not None:
+                self.save_checkpoint()
+                write_metrics(self.run_dir, self.history)
+            if stopped_early:
+                self.log(f"early stopping: no better {cfg.monitor} for {cfg.early_stopping} epochs; "
+                         f"restoring the weights of epoch {self.best[1]}")
+                break
+        best_epoch = None
+        if cfg.early_stopping and self.best is not None:
+            self._restore_best()
+            best_epoch = self.best[1]
+        return TrainResult(self.model, self.history, stopped_early, best_epoch)
+
+    def _early_stop_check(self, row):
+        """Track the best monitored value; True when patience has run out."""
+        value = row[self.config.monitor]
+        if self.config.monitor == "val_accuracy":
+            value = -value  # lower is better for both
+        if self.best is None or value < self.best[0]:
+            self.best = (value, row["epoch"], {k: v.copy() for k, v in self.model.state_arrays().items()})
+            self.bad_epochs = 0
+            return False
+        self.bad_epochs += 1
+        return self.bad_epochs >= self.config.early_stopping
+
+    def _restore_best(self):
+        self.model.load_state_arrays(self.best[2])
+
+    # -- checkpoints ---------------------------------------------------------
+    def save_checkpoint(self):
+        opt_state = self.optimizer.state_dict()
+        opt_arrays = {k: v for k, v in opt_state.items() if isinstance(v, np.ndarray)}
+        state = {
+            "config": self.config.to_dict(),
+            "history": self.history,
+            "data_rng": self.data_rng.bit_generator.state,
+            "model_rngs": _rng_states(self.model),
+            "optimizer": {k: v for k, v in opt_state.items() if not isinstance(v, np.ndarray)},
+            "early_stopping": None if self.best is None else
+            {"value": self.best[0], "epoch": self.best[1], "bad_epochs": self.bad_epochs},
+        }
+        arrays = {**prefixed("model", self.model.state_arrays()), **prefixed("optimizer", opt_arrays)}
+        if self.best is not None:
+            arrays.update(prefixed("best", self.best[2]))
+        save_checkpoint(self.run_dir / CHECKPOINT_NAME, state, arrays)
+
+    @classmethod
+    def resume(cls, run_dir, dataset, log=print, progress=False, epochs=None):
+        """A trainer restored from ``run_dir/checkpoint.npz``, ready to :meth:`fit` on.
+
+        ``epochs`` may extend the run beyond its original length.
+        """
+        path = Path(run_dir) / CHECKPOINT_NAME
+        state, arrays = load_checkpoint(path)
+        try:
+            config = TrainConfig.from_dict(state["config"])
+            if epochs is not None:
+                config.epochs = int(epochs)
+            trainer = cls(config, dataset, run_dir, log, progress)
+            trainer.model.load_state_arrays(unprefixed("model", arrays))
+            trainer.optimizer.load_state_dict({**state["optimizer"], **unprefixed("optimizer", arrays)})
+            trainer.data_rng.bit_generator.state = state["data_rng"]
+            _set_rng_states(trainer.model, state["model_rngs"])
+            trainer.history = state["history"]
+            es = state["early_stopping"]
+            if es is not None:
+                trainer.best = (es["value"], es["epoch"], unprefixed("best", arrays))
+                trainer.bad_epochs = es["bad_epochs"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: checkpoint does not fit ({exc})") from None
+        return trainer
+
+
+def format_epoch(row, total_epochs):
+    """One human-readable line for an epoch's history row."""
+    width = len(str(total_epochs))
+    parts = [f"epoch {row['epoch']:>{width}}/{total_epochs}",
+             f"loss {row['train_loss']:.4f}", f"acc {row['train_accuracy']:.2%}"]
+    if "val_loss" in row:
+        parts += [f"val_loss {row['val_loss']:.4f}", f"val_acc {row['val_accuracy']:.2%}"]
+    if "test_loss" in row:
+        parts += [f"test_loss {row['test_loss']:.4f}", f"test_acc {row['test_accuracy']:.2%}"]
+    parts += [f"lr {row['lr']:.3g}", f"{row['train_seconds']:.2f}s"]
+    return "  ".join(parts)

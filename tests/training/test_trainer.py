@@ -1,0 +1,166 @@
+"""The training loop on real MNIST data: learning, determinism, resuming, guards."""
+
+import json
+
+import numpy as np
+import pytest
+
+from scratchnn.errors import ConfigError, DivergenceError
+from scratchnn.nn import BatchNorm, Dropout
+from scratchnn.training import TrainConfig, Trainer
+from scratchnn.training.batches import BatchSampler
+from scratchnn.training.schedules import LRSchedule
+from scratchnn.training.trainer import split_train_validation
+
+FAST = dict(layers=(784, 32, 10), epochs=3, batch_size=64, optimizer="adam", lr=3e-3)
+
+
+def fit(dataset, run_dir=None, **settings):
+    trainer = Trainer(TrainConfig(**{**FAST, **settings}), dataset, run_dir, log=None)
+    return trainer, trainer.fit()
+
+
+def test_minibatch_training_clearly_beats_chance(small_mnist):
+    _, result = fit(small_mnist)
+    assert result.history[-1]["test_accuracy"] > 0.85  # chance is 0.10
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < losses[0]
+
+
+def test_full_batch_gradient_descent_lowers_the_loss_every_epoch(small_mnist):
+    _, result = fit(small_mnist, layers=(784, 128, 64, 10), batch_size=0, optimizer="sgd", lr=0.1, epochs=20)
+    losses = [row["train_loss"] for row in result.history]
+    assert all(b < a for a, b in zip(losses, losses[1:])), losses
+    assert result.history[-1]["test_accuracy"] > 0.6
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(small_mnist):
+    a, ra = fit(small_mnist, dropout=0.1, augment=True)
+    b, rb = fit(small_mnist, dropout=0.1, augment=True)
+    c, _ = fit(small_mnist, dropout=0.1, augment=True, seed=1)
+    np.testing.assert_array_equal(a.model.params, b.model.params)
+    strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]
+    assert strip(ra.history) == strip(rb.history)
+    assert not np.array_equal(a.model.params, c.model.params)
+
+
+def test_resume_gives_exactly_the_uninterrupted_result(small_mnist, tmp_path):
+    settings = dict(epochs=4, dropout=0.2, augment=True, validation_size=500,
+                    early_stopping=10, schedule="cosine", warmup_epochs=1)
+    full, full_result = fit(small_mnist, tmp_path / "full", **settings)
+
+    def interrupt_in_epoch_3(line):
+        if line.startswith("epoch 3/"):
+            raise KeyboardInterrupt  # as if killed before epoch 3's checkpoint
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(TrainConfig(**{**FAST, **settings}), small_mnist, tmp_path / "half", log=interrupt_in_epoch_3).fit()
+    resumed = Trainer.resume(tmp_path / "half", small_mnist, log=None)
+    assert len(resumed.history) == 2
+    resumed_result = resumed.fit()
+    np.testing.assert_array_equal(resumed.model.params, full.model.params)
+    assert [r["val_loss"] for r in resumed_result.history] == [r["val_loss"] for r in full_result.history]
+
+
+def test_checkpoint_and_metrics_written_each_epoch(small_mnist, tmp_path):
+    fit(small_mnist, tmp_path, epochs=2)
+    rows = json.loads((tmp_path / "metrics.json").read_text())
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0].startswith("epoch,lr,train_loss")
+    assert (tmp_path / "checkpoint.npz").exists()
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary files left behind
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_the_checkpoint(small_mnist, tmp_path):
+    trainer = Trainer(TrainConfig(**{**FAST, "optimizer": "sgd", "lr": 1.0, "epochs": 5}), small_mnist,
+                      tmp_path, log=None)
+    trainer.fit()  # a sane run writes its checkpoint...
+    before = (tmp_path / "checkpoint.npz").read_bytes()
+    trainer.config.epochs = 7
+    trainer.schedule = LRSchedule(1e35)  # ...then a rate that overflows float32
+    with pytest.raises(DivergenceError, match=r"epoch 6, batch \d+/\d+.*learning rate 1e\+35.*epoch 5"):
+        trainer.fit()
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(small_mnist):
+    # A rate far too high for SGD makes validation loss worsen quickly after epoch 1.
+    trainer, result = fit(small_mnist, epochs=30, validation_size=500, early_stopping=2,
+                          optimizer="sgd", lr=2.5, batch_size=32)
+    assert result.stopped_early and len(result.history) < 30
+    best = min(result.history, key=lambda r: r["val_loss"])
+    assert result.best_epoch == best["epoch"]
+    from scratchnn.training.evaluation import evaluate
+
+    val_loss, _ = evaluate(trainer.model, small_mnist.train.images[trainer.val_idx],
+                           small_mnist.train.labels[trainer.val_idx])
+    assert abs(val_loss - best["val_loss"]) < 1e-6
+
+
+def test_validation_split_is_disjoint_seeded_and_sized():
+    train, val = split_train_validation(1000, 100, seed=0)
+    assert len(val) == 100 and len(train) == 900
+    assert not set(train) & set(val)
+    np.testing.assert_array_equal(val, split_train_validation(1000, 100, seed=0)[1])
+    assert not np.array_equal(val, split_train_validation(1000, 100, seed=1)[1])
+    with pytest.raises(ConfigError, match="leaves no training data"):
+        split_train_validation(100, 100, seed=0)
+
+
+def test_validation_images_are_not_trained_on(small_mnist):
+    trainer = Trainer(TrainConfig(**{**FAST, "validation_size": 700}), small_mnist, log=None)
+    assert len(trainer.sampler.indices) == 4000 - 700
+    assert not set(trainer.sampler.indices) & set(trainer.val_idx)
+    result = trainer.fit()
+    assert "val_accuracy" in result.history[0]
+
+
+def test_batch_sampler_covers_every_row_once_with_a_partial_last_batch():
+    images = np.arange(10 * 4, dtype=np.uint8).reshape(10, 2, 2)
+    labels = np.arange(10, dtype=np.uint8)
+    sampler = BatchSampler(images, labels, np.arange(10), batch_size=4)
+    # Copy x: the sampler reuses its float buffer from one batch to the next.
+    batches = [(x.copy(), y) for x, y in sampler.epoch(np.random.default_rng(0))]
+    assert [len(y) for _, y in batches] == [4, 4, 2] and len(sampler) == 3
+    seen = np.concatenate([y for _, y in batches])
+    assert sorted(seen) == list(range(10)) and list(seen) != list(range(10))  # all, shuffled
+    for x, y in batches:
+        np.testing.assert_allclose(x, images[y].reshape(len(y), -1) / 255, rtol=1e-6)
+
+
+def test_layer_options_reach_the_model(small_mnist):
+    trainer = Trainer(TrainConfig(**{**FAST, "layers": (784, 16, 8, 10), "dropout": 0.3, "batch_norm": True}),
+                      small_mnist, log=None)
+    kinds = [type(layer).__name__ for layer in trainer.model.layers]
+    assert kinds == ["Dense", "BatchNorm", "ReLU", "Dropout", "Dense", "BatchNorm", "ReLU", "Dropout", "Dense"]
+    assert all(layer.p == 0.3 for layer in trainer.model.layers if isinstance(layer, Dropout))
+    assert sum(isinstance(layer, BatchNorm) for layer in trainer.model.layers) == 2
+
+
+def test_options_change_the_trained_weights(small_mnist):
+    """Each training option, when set, must change the outcome (it is not ignored)."""
+    base, _ = fit(small_mnist, epochs=1)
+    for option in [dict(weight_decay=0.01), dict(augment=True), dict(optimizer="adamw", weight_decay=0.1),
+                   dict(schedule="cosine"), dict(warmup_epochs=1), dict(batch_size=32), dict(dropout=0.2),
+                   dict(schedule="step", step_size=0.5, gamma=0.1), dict(max_rotation=30, augment=True),
+                   dict(optimizer="rmsprop", lr=1e-3), dict(optimizer="sgd", lr=0.1, momentum=0.9),
+                   dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True)]:
+        other, _ = fit(small_mnist, epochs=1, **option)
+        assert not np.array_equal(base.model.params, other.model.params), option
+
+
+def test_wrong_layer_sizes_for_the_dataset_are_refused(small_mnist):
+    with pytest.raises(ConfigError, match="first layer size must be 784"):
+        Trainer(TrainConfig(layers=(100, 10)), small_mnist)
+    with pytest.raises(ConfigError, match="last layer size must be 10"):
+        Trainer(TrainConfig(layers=(784, 5)), small_mnist)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(epochs=0), "epochs"), (dict(lr=-1), "learning rate"), (dict(optimizer="lbfgs"), "optimizer"),
+    (dict(dropout=1.0), "dropout"), (dict(early_stopping=3), "validation"), (dict(nesterov=True), "nesterov"),
+    (dict(schedule="exp"), "schedule"), (dict(layers=(784,)), "layers"),
+])
+def test_bad_settings_are_refused_with_a_clear_message(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**bad)
