@@ -12,6 +12,6 @@ PRESETS = {
     "mlp-large": dict(
         layers=(784, 1024, 1024, 10), epochs=60, batch_size=128, optimizer="adam", lr=1e-3,
         schedule="cosine", warmup_epochs=1, dropout=0.2, batch_norm=True, augment=True,
-        elastic_alpha=2.0, validation_size=5000,
+        elastic_alpha=1.0, validation_size=5000,
     ),
 }

@@ -1,0 +1,619 @@
+"""Training speed of scratchnn against PyTorch and scikit-learn on real MNIST.
+
+    python benchmarks/bench_training.py [--epochs 6] [--warmup 1] [--peers NAME,...] [--out PATH]
+
+Every peer trains the same network (784-128-64-10, ReLU, softmax cross-entropy)
+on the same data (60,000 training images scaled to [0, 1] float32) with the
+same settings (batch 128, reshuffled every epoch, no weight decay; Adam lr 1e-3
+betas 0.9/0.999 eps 1e-8, or plain SGD lr 0.1). Each peer runs in its own
+subprocess, so its peak resident memory (``ru_maxrss``) is its own and no other
+library's imports inflate it. Reported per peer: the median seconds per epoch
+(warm-up epochs excluded), the final test accuracy, peak RSS, inference
+throughput on the 10,000 test images (batches of 1,000) and the latency of a
+single-image prediction.
+
+A last subprocess times ``np.matmul`` alone on exactly the matrix products one
+training epoch needs (the same float32 shapes and layouts as a step of
+scratchnn's Dense layers). Its GFLOP/s is the ceiling for a NumPy
+implementation on this machine; scratchnn's "achieved fraction" is the GFLOP/s
+its Adam epoch delivers on that necessary work divided by the ceiling.
+
+The table is printed and the same numbers are written as JSON (default
+``benchmarks/results/latest.json``). A peer whose library is not installed is
+reported as "not installed"; the others still run. For tests, the environment
+variable ``SCRATCHNN_BENCH_HIDE`` (comma-separated module names, e.g.
+``sklearn,torch``) makes those modules count as not installed.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+# Run from a checkout without installing, as train.py does.
+sys.path.insert(0, str(ROOT / "src"))
+
+LAYERS = (784, 128, 64, 10)
+BATCH_SIZE = 128
+ADAM = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+SGD_LR = 0.1
+SEED = 0
+PREDICT_BATCH = 1000          # inference throughput: test set in batches of this size
+THROUGHPUT_REPEATS = 5        # median of this many passes over the test set
+LATENCY_CALLS = 2000          # median of this many single-image predictions
+HIDE_ENV = "SCRATCHNN_BENCH_HIDE"
+# Read by OpenBLAS, OpenMP and MKL when they load; --blas-threads sets them for every worker.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "latest.json"
+
+# Peer name (for --peers) -> its label in the table.
+PEERS = {
+    "scratchnn-adam": "scratchnn Adam",
+    "scratchnn-sgd": "scratchnn SGD",
+    "pytorch-adam": "PyTorch Adam",
+    "pytorch-sgd": "PyTorch SGD",
+    "sklearn-adam": "scikit-learn Adam",
+    "matmul-peak": "np.matmul peak",
+}
+RATIOS = (("scratchnn-adam", "pytorch-adam"), ("scratchnn-sgd", "pytorch-sgd"), ("scratchnn-adam", "sklearn-adam"))
+
+
+# -- the work one epoch must do ----------------------------------------------
+def epoch_batch_sizes(n_train):
+    """Rows of each mini-batch of one epoch: full batches, then the remainder."""
+    sizes = [BATCH_SIZE] * (n_train // BATCH_SIZE)
+    if n_train % BATCH_SIZE:
+        sizes.append(n_train % BATCH_SIZE)
+    return sizes
+
+
+def step_matmuls(m):
+    """The matrix products (rows, inner, cols) of one training step on ``m`` rows.
+
+    Per Dense layer: forward ``x W`` (m, n_in) @ (n_in, n_out) and the weight
+    gradient ``x^T dy`` (n_in, m) @ (m, n_out). The input gradient ``dy W^T``
+    (m, n_out) @ (n_out, n_in) is needed for every layer but the first.
+    """
+    shapes = []
+    for n_in, n_out in zip(LAYERS[:-1], LAYERS[1:]):
+        shapes += [(m, n_in, n_out), (n_in, m, n_out)]
+    for n_in, n_out in zip(LAYERS[1:-1], LAYERS[2:]):
+        shapes.append((m, n_out, n_in))
+    return shapes
+
+
+def epoch_gflop(n_train):
+    """Floating-point operations (2 m k n per product) of one epoch's matrix products, in GFLOP."""
+    flop = sum(2 * m * k * n for rows in epoch_batch_sizes(n_train) for m, k, n in step_matmuls(rows))
+    return flop / 1e9
+
+
+# -- helpers the workers share -------------------------------------------------
+def import_optional(name):
+    """Import module ``name``; ImportError when missing or hidden by $SCRATCHNN_BENCH_HIDE."""
+    hidden = {part.strip() for part in os.environ.get(HIDE_ENV, "").split(",") if part.strip()}
+    if name.split(".")[0] in hidden:
+        raise ModuleNotFoundError(f"{name} is hidden by ${HIDE_ENV}")
+    return importlib.import_module(name)
+
+
+def load_mnist(data_dir, train_limit):
+    """Real MNIST from ``data_dir`` (never downloads), optionally only the first training rows."""
+    from scratchnn.data import load_dataset
+
+    dataset = load_dataset("mnist", data_dir=data_dir, download=False, progress=False)
+    if train_limit:
+        train = dataclasses.replace(dataset.train, images=dataset.train.images[:train_limit],
+                                    labels=dataset.train.labels[:train_limit])
+        dataset = dataclasses.replace(dataset, train=train)
+    return dataset
+
+
+def time_inference(predict, x_test):
+    """Images per second predicting ``x_test`` batch by batch (median of several passes)."""
+    predict(x_test)  # warm-up: buffers, caches
+    seconds = []
+    for _ in range(THROUGHPUT_REPEATS):
+        start = time.perf_counter()
+        predict(x_test)
+        seconds.append(time.perf_counter() - start)
+    return len(x_test) / statistics.median(seconds)
+
+
+def time_latency(predict_one, x1):
+    """Median microseconds of one single-image prediction."""
+    for _ in range(100):  # warm-up
+        predict_one(x1)
+    seconds = []
+    for _ in range(LATENCY_CALLS):
+        start = time.perf_counter()
+        predict_one(x1)
+        seconds.append(time.perf_counter() - start)
+    return 1e6 * statistics.median(seconds)
+
+
+def peak_rss_mib():
+    """This process's peak resident set size so far, in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+# -- the workers: one per peer, each run in its own subprocess -----------------
+def run_scratchnn(args, optimizer):
+    """scratchnn through its real training path: Trainer.fit(), per-epoch train_seconds."""
+    from scratchnn.training import TrainConfig, Trainer
+
+    dataset = load_mnist(args.data_dir, args.train_limit)
+    lr = ADAM["lr"] if optimizer == "adam" else SGD_LR
+    config = TrainConfig(layers=LAYERS, epochs=args.epochs, batch_size=BATCH_SIZE, optimizer=optimizer,
+                         lr=lr, validation_size=0, test_every_epoch=False, seed=SEED)
+    trainer = Trainer(config, dataset, log=None)
+    if optimizer == "adam":
+        # TrainConfig sets no betas or eps: the library's defaults must be the ones the peers use.
+        opt = trainer.optimizer
+        assert ((opt.beta1, opt.beta2), opt.eps) == (ADAM["betas"], ADAM["eps"]), (opt.beta1, opt.beta2, opt.eps)
+    result = trainer.fit()
+    model = result.model
+
+    x_test = dataset.test.features(np.float32)
+    return {
+        "epoch_seconds": [row["train_seconds"] for row in result.history],
+        "test_accuracy": result.history[-1]["test_accuracy"],
+        "images_per_second": time_inference(lambda x: model.predict_logits(x, batch_size=PREDICT_BATCH), x_test),
+        "latency_us": time_latency(lambda x1: model.forward(x1, training=False), x_test[:1].copy()),
+        "runtime": {"numpy": np.__version__},
+    }
+
+
+def run_pytorch(args, optimizer):
+    """The same network in PyTorch: tensors in memory, indexed by a fresh permutation each epoch."""
+    torch = import_optional("torch")
+    nn = torch.nn
+    torch.set_num_threads(args.torch_threads)
+    torch.manual_seed(SEED)
+
+    dataset = load_mnist(args.data_dir, args.train_limit)
+    x_train = torch.from_numpy(dataset.train.features(np.float32))
+    y_train = torch.from_numpy(dataset.train.labels.astype(np.int64))
+    x_test = torch.from_numpy(dataset.test.features(np.float32))
+    y_test = torch.from_numpy(dataset.test.labels.astype(np.int64))
+
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(LAYERS[:-1], LAYERS[1:])):
+        linear = nn.Linear(n_in, n_out)
+        nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")  # He normal, as scratchnn
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if i < len(LAYERS) - 2:
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers)
+    if optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"],
+                               weight_decay=0.0)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=SGD_LR)
+    loss_fn = nn.CrossEntropyLoss()
+
+    n = len(x_train)
+    epoch_seconds = []
+    model.train()
+    for _ in range(args.epochs):
+        start = time.perf_counter()
+        order = torch.randperm(n)
+        for first in range(0, n, BATCH_SIZE):
+            rows = order[first : first + BATCH_SIZE]
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x_train[rows]), y_train[rows]).backward()
+            opt.step()
+        epoch_seconds.append(time.perf_counter() - start)
+
+    model.eval()
+
+    def predict(x):
+        return [model(x[first : first + PREDICT_BATCH]) for first in range(0, len(x), PREDICT_BATCH)]
+
+    with torch.no_grad():
+        predicted = torch.cat(predict(x_test)).argmax(dim=1)
+        test_accuracy = float((predicted == y_test).float().mean())
+        images_per_second = time_inference(predict, x_test)
+        latency_us = time_latency(model, x_test[:1].clone())
+    return {
+        "epoch_seconds": epoch_seconds,
+        "test_accuracy": test_accuracy,
+        "images_per_second": images_per_second,
+        "latency_us": latency_us,
+        "runtime": {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available()},
+    }
+
+
+def run_sklearn(args):
+    """MLPClassifier, one ``partial_fit`` (one shuffled epoch) at a time.
+
+    Not ``warm_start`` with ``max_iter=1``: each ``fit`` call then builds a new
+    Adam optimiser, resetting its moments and step count every epoch.
+    """
+    sklearn = import_optional("sklearn")
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    dataset = load_mnist(args.data_dir, args.train_limit)
+    x_train, y_train = dataset.train.features(np.float32), dataset.train.labels.astype(np.int64)
+    x_test, y_test = dataset.test.features(np.float32), dataset.test.labels.astype(np.int64)
+    classes = np.arange(len(dataset.class_names))
+
+    clf = MLPClassifier(hidden_layer_sizes=LAYERS[1:-1], activation="relu", solver="adam", alpha=0.0,
+                        batch_size=BATCH_SIZE, learning_rate_init=ADAM["lr"], beta_1=ADAM["betas"][0],
+                        beta_2=ADAM["betas"][1], epsilon=ADAM["eps"], shuffle=True, random_state=SEED)
+    epoch_seconds = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for epoch in range(args.epochs):
+            start = time.perf_counter()
+            clf.partial_fit(x_train, y_train, classes=classes if epoch == 0 else None)
+            epoch_seconds.append(time.perf_counter() - start)
+
+    def predict(x):
+        return [clf.predict_proba(x[first : first + PREDICT_BATCH]) for first in range(0, len(x), PREDICT_BATCH)]
+
+    return {
+        "epoch_seconds": epoch_seconds,
+        "test_accuracy": float(clf.score(x_test, y_test)),
+        "images_per_second": time_inference(predict, x_test),
+        "latency_us": time_latency(clf.predict_proba, x_test[:1].copy()),
+        "runtime": {"scikit-learn": sklearn.__version__},
+    }
+
+
+def run_matmul_peak(args):
+    """Time np.matmul alone on one epoch's products; GFLOP/s of the fastest and the median pass.
+
+    Same float32 shapes and memory layouts as scratchnn's Dense layers (``x.T``
+    and ``W.T`` are transposed views), each product written into a
+    preallocated output, as the layers do.
+    """
+    n_train = args.train_limit or 60_000
+    rng = np.random.default_rng(SEED)
+    weights = [rng.standard_normal((n_in, n_out), dtype=np.float32) for n_in, n_out in zip(LAYERS[:-1], LAYERS[1:])]
+    grads = [np.empty_like(w) for w in weights]
+
+    def buffers(m):
+        # Activations a[i] (m, LAYERS[i]) and output gradients dy[i] (m, LAYERS[i + 1]).
+        acts = [rng.random((m, size), dtype=np.float32) for size in LAYERS]
+        dys = [rng.standard_normal((m, size), dtype=np.float32) for size in LAYERS[1:]]
+        return acts, dys
+
+    per_size = {m: buffers(m) for m in set(epoch_batch_sizes(n_train))}
+    steps = [per_size[m] for m in epoch_batch_sizes(n_train)]
+
+    def one_epoch():
+        for acts, dys in steps:
+            for i, w in enumerate(weights):
+                np.matmul(acts[i], w, out=acts[i + 1])           # forward     x W
+            for i in reversed(range(len(weights))):
+                np.matmul(acts[i].T, dys[i], out=grads[i])        # weight grad x^T dy
+                if i > 0:
+                    np.matmul(dys[i], weights[i].T, out=acts[i])  # input grad  dy W^T
+
+    one_epoch()  # warm-up
+    seconds = []
+    for _ in range(args.matmul_repeats):
+        start = time.perf_counter()
+        one_epoch()
+        seconds.append(time.perf_counter() - start)
+    gflop = epoch_gflop(n_train)
+    return {
+        "gflop_per_epoch": gflop,
+        "steps_per_epoch": len(steps),
+        "pass_seconds": seconds,
+        "peak_gflops": gflop / min(seconds),
+        "median_gflops": gflop / statistics.median(seconds),
+    }
+
+
+WORKERS = {
+    "scratchnn-adam": lambda args: run_scratchnn(args, "adam"),
+    "scratchnn-sgd": lambda args: run_scratchnn(args, "sgd"),
+    "pytorch-adam": lambda args: run_pytorch(args, "adam"),
+    "pytorch-sgd": lambda args: run_pytorch(args, "sgd"),
+    "sklearn-adam": run_sklearn,
+    "matmul-peak": run_matmul_peak,
+}
+
+
+def worker_main(args):
+    """Run one peer in this process and write its result (and peak RSS) as JSON."""
+    try:
+        result = WORKERS[args.worker](args)
+        result["status"] = "ok"
+    except ImportError as error:
+        result = {"status": "not installed", "detail": str(error)}
+    result["peak_rss_mib"] = peak_rss_mib()
+    result["blas"] = blas_info()  # as loaded in this process, with its thread count
+    Path(args.json_out).write_text(json.dumps(result))
+
+
+# -- the parent: run every peer, summarise, print, save -------------------------
+def run_worker(name, args, data_dir):
+    """Run peer ``name`` in a fresh Python process; return its result dict."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker", name,
+                   "--epochs", str(args.epochs), "--warmup", str(args.warmup),
+                   "--data-dir", str(data_dir), "--torch-threads", str(args.torch_threads),
+                   "--matmul-repeats", str(args.matmul_repeats), "--json-out", str(out)]
+        if args.train_limit:
+            command += ["--train-limit", str(args.train_limit)]
+        env = dict(os.environ)
+        if args.blas_threads:
+            for variable in BLAS_THREAD_VARIABLES:
+                env[variable] = str(args.blas_threads)
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        if done.returncode != 0 or not out.exists():
+            tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            return {"status": "failed", "detail": f"exit status {done.returncode}: {tail}"}
+        return json.loads(out.read_text())
+
+
+def summarise(result, warmup):
+    """Add the median (and fastest) seconds per epoch, warm-up epochs excluded."""
+    timed = result["epoch_seconds"][warmup:]
+    result["seconds_per_epoch"] = statistics.median(timed)
+    result["fastest_epoch_seconds"] = min(timed)
+    return result
+
+
+def find_data(data_dir):
+    """The folder holding MNIST: the given one, $SCRATCHNN_DATA, ../shared/data, the cache, else a download."""
+    from scratchnn.data import find_dataset_dir, load_dataset
+    from scratchnn.errors import ScratchnnError
+
+    if data_dir is None and not os.environ.get("SCRATCHNN_DATA"):
+        shared = ROOT.parent / "shared" / "data"
+        data_dir = shared if (shared / "mnist").is_dir() else None
+    try:
+        return find_dataset_dir("mnist", data_dir) or load_dataset("mnist").source
+    except ScratchnnError as error:
+        sys.exit(f"bench_training.py: cannot find MNIST: {error}")
+
+
+def machine_info():
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable, "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def blas_info():
+    """NumPy's BLAS: threadpoolctl's view (library, version, threads) if installed, else NumPy's build config."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        return [{key: pool.get(key) for key in ("internal_api", "version", "num_threads", "architecture")}
+                for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    except ImportError:
+        pass
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return [{key: blas.get(key) for key in ("name", "version")}]
+    except Exception:  # older NumPy: no dict mode
+        return []
+
+
+def workers_blas(peers):
+    """NumPy's BLAS as the first NumPy-only worker saw it (thread count included), else as this process sees it."""
+    for name in ("scratchnn-adam", "scratchnn-sgd", "matmul-peak"):
+        if peers.get(name, {}).get("blas"):
+            return peers[name]["blas"]
+    return blas_info()
+
+
+def package_version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def print_report(report):
+    peers, settings = report["peers"], report["settings"]
+    print()
+    print(f"MNIST, {settings['train_rows']} training rows, {settings['test_rows']} test rows, "
+          f"{'-'.join(map(str, LAYERS))}, batch {BATCH_SIZE}, {settings['epochs']} epochs "
+          f"(median of the last {settings['epochs'] - settings['warmup']})")
+    header = ("implementation", "s/epoch (median)", "final test acc", "peak RSS MiB", "inference img/s",
+              "1-image latency us")
+    rows = []
+    for name, result in peers.items():
+        if name == "matmul-peak":
+            continue
+        if result["status"] != "ok":
+            rows.append((PEERS[name], result["status"], "", "", "", ""))
+            continue
+        rows.append((PEERS[name], fmt(result["seconds_per_epoch"], ".3f"), fmt(result["test_accuracy"], ".2%"),
+                     fmt(result["peak_rss_mib"], ".0f"), fmt(result["images_per_second"], ",.0f"),
+                     fmt(result["latency_us"], ".1f")))
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print(" | ".join(str(cell).ljust(w) if i == 0 else str(cell).rjust(w)
+                         for i, (cell, w) in enumerate(zip(row, widths))))
+
+    print()
+    for key, ratio in report["ratios"].items():
+        print(f"{key}: " + (f"{ratio:.2f}x  (s/epoch; > 1 means scratchnn is slower)"
+                            if isinstance(ratio, float) else ratio))
+
+    matmul = peers.get("matmul-peak")
+    if matmul is not None:
+        print()
+        if matmul["status"] == "ok":
+            print(f"np.matmul on one epoch's products ({matmul['gflop_per_epoch']:.2f} GFLOP, "
+                  f"{matmul['steps_per_epoch']} steps): peak {matmul['peak_gflops']:.1f} GFLOP/s, "
+                  f"median {matmul['median_gflops']:.1f} GFLOP/s")
+        else:
+            print(f"np.matmul peak: {matmul['status']} ({matmul.get('detail', '')})")
+    for name, achieved in report["achieved"].items():
+        print(f"{PEERS[name]}: {achieved['gflops']:.1f} GFLOP/s of necessary work = "
+              f"{achieved['fraction_of_peak']:.0%} of the matmul peak")
+
+    env = report["environment"]
+    print()
+    print(f"date: {report['date']}")
+    print(f"machine: {env['machine']['cpu']}, {env['machine']['cores']} cores "
+          f"({env['machine']['usable_cores']} usable), {env['machine']['platform']}")
+    print(f"load average at start / end: {env['load_start']} / {env['load_end']}")
+    print(f"python {env['machine']['python']}, numpy {env['numpy']}, torch {env['torch']}, "
+          f"scikit-learn {env['scikit-learn']}")
+    print(f"numpy BLAS: {env['blas']}" + (f" (--blas-threads {settings['blas_threads']})"
+                                           if settings["blas_threads"] else ""))
+    for name, result in peers.items():
+        if result.get("runtime") and not name.startswith("scratchnn"):
+            print(f"{PEERS[name]} runtime: {result['runtime']}")
+    for name, result in peers.items():
+        if result["status"] != "ok" and result.get("detail"):
+            print(f"{PEERS[name]}: {result['status']} ({result['detail']})")
+
+
+def parent_main(args, command_line):
+    print(command_line, flush=True)
+    data_dir = find_data(args.data_dir)
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    if load_start[0] > 0.5:
+        print(f"note: load average {load_start[0]} before starting; timings may be noisy", flush=True)
+
+    peers = {}
+    for number, name in enumerate(args.peers, 1):
+        print(f"[{number}/{len(args.peers)}] {name} ...", end=" ", flush=True)
+        start = time.perf_counter()
+        result = run_worker(name, args, data_dir)
+        if result["status"] == "ok" and "epoch_seconds" in result:
+            summarise(result, args.warmup)
+        peers[name] = result
+        print(f"{result['status']} ({time.perf_counter() - start:.1f} s)", flush=True)
+
+    def ok(name):
+        return peers.get(name, {}).get("status") == "ok"
+
+    ratios = {}
+    for ours, theirs in RATIOS:
+        if ours in peers and theirs in peers:
+            key = f"{PEERS[ours]} / {PEERS[theirs]}"
+            if ok(ours) and ok(theirs):
+                ratios[key] = peers[ours]["seconds_per_epoch"] / peers[theirs]["seconds_per_epoch"]
+            else:
+                missing = ", ".join(f"{n} {peers[n]['status']}" for n in (ours, theirs) if not ok(n))
+                ratios[key] = f"n/a ({missing})"
+    achieved = {}
+    if ok("matmul-peak"):
+        for name in ("scratchnn-adam", "scratchnn-sgd"):
+            if ok(name):
+                gflops = peers["matmul-peak"]["gflop_per_epoch"] / peers[name]["seconds_per_epoch"]
+                achieved[name] = {"gflops": gflops, "fraction_of_peak": gflops / peers["matmul-peak"]["peak_gflops"]}
+
+    n_train = args.train_limit or 60_000
+    report = {
+        "command": command_line,
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "settings": {"epochs": args.epochs, "warmup": args.warmup, "train_rows": n_train, "test_rows": 10_000,
+                     "layers": list(LAYERS), "batch_size": BATCH_SIZE, "adam": ADAM, "sgd_lr": SGD_LR,
+                     "torch_threads": args.torch_threads, "blas_threads": args.blas_threads,
+                     "data_dir": str(data_dir),
+                     "necessary_gflop_per_epoch": epoch_gflop(n_train)},
+        "environment": {"machine": machine_info(), "numpy": np.__version__, "torch": package_version("torch"),
+                        "scikit-learn": package_version("scikit-learn"), "blas": workers_blas(peers),
+                        "load_start": load_start, "load_end": [round(x, 2) for x in os.getloadavg()]},
+        "peers": peers,
+        "ratios": ratios,
+        "achieved": achieved,
+    }
+    print_report(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+# -- command line --------------------------------------------------------------
+def build_parser():
+    def count(minimum):
+        def parse(text):
+            try:
+                value = int(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+            if value < minimum:
+                raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
+            return value
+        return parse
+
+    def peer_list(text):
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = [name for name in names if name not in PEERS]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"unknown peer(s) {unknown or text!r}; choose from {', '.join(PEERS)}")
+        return list(dict.fromkeys(names))
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=count(1), default=6, help="epochs each peer trains (default 6)")
+    parser.add_argument("--warmup", type=count(0), default=1,
+                        help="first epochs left out of the median (default 1)")
+    parser.add_argument("--peers", type=peer_list, default=list(PEERS),
+                        help=f"comma-separated, from {','.join(PEERS)} (default: all)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (default %(default)s)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="folder holding MNIST (default: $SCRATCHNN_DATA, else ../shared/data, else the cache)")
+    parser.add_argument("--torch-threads", type=count(1), default=2, help="torch.set_num_threads (default 2)")
+    parser.add_argument("--blas-threads", type=count(1),
+                        help="threads for NumPy's BLAS in every worker (sets " + ", ".join(BLAS_THREAD_VARIABLES)
+                             + "; default: the library's own choice, usually one per core)")
+    parser.add_argument("--matmul-repeats", type=count(1), default=7,
+                        help="timed passes of the matmul peak (default 7)")
+    # For tests: train on the first N images only. For the parent's own use: run one peer.
+    parser.add_argument("--train-limit", type=count(1), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=list(PEERS), help=argparse.SUPPRESS)
+    parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.warmup >= args.epochs:
+        parser.error(f"--warmup ({args.warmup}) must be smaller than --epochs ({args.epochs})")
+    if args.train_limit and args.train_limit > 60_000:
+        parser.error(f"--train-limit must be at most 60000, got {args.train_limit}")
+    if args.worker:
+        worker_main(args)
+    else:
+        parent_main(args, shlex.join([sys.executable, sys.argv[0], *argv]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The command line: train, evaluate, download, resume after a kill, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scratchnn.cli import build_parser, config_from_args, main
+from scratchnn.training import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--layers", "784,32,10", "--epochs", "2", "--batch-size", "256", "--optimizer", "adam",
+         "--lr", "0.003", "--validation-size", "1000", "--no-download"]
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_writes_model_metrics_plots_and_evaluate_agrees(tmp_path, shared_data, capsys):
+    code, out, err = run_cli(["train", *QUICK, "--data-dir", str(shared_data), "--output-dir", str(tmp_path),
+                              "--name", "quick"], capsys)
+    assert code == 0, err
+    run = tmp_path / "quick"
+    for name in ("model.npz", "metrics.json", "metrics.csv", "loss.png", "accuracy.png", "config.json",
+                 "checkpoint.npz"):
+        assert (run / name).stat().st_size > 0, name
+    assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = [line for line in out.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 2 and "test_acc" in lines[-1] and "val_acc" in lines[-1]
+    trained = float(out.split("final test accuracy: ")[1].split("%")[0])
+    assert trained > 85
+    history = json.loads((run / "metrics.json").read_text())
+    assert abs(history[-1]["test_accuracy"] * 100 - trained) < 0.005
+
+    code, out, err = run_cli(["evaluate", str(run / "model.npz"), "--data-dir", str(shared_data)], capsys)
+    assert code == 0, err
+    assert f"test accuracy {trained:.2f}%" in out
+
+
+def test_flags_override_the_preset():
+    args = build_parser().parse_args(["train", "--preset", "mlp", "--epochs", "3", "--lr", "0.01",
+                                      "--no-augment", "--batch-norm", "--dropout", "0.25"])
+    config = config_from_args(args)
+    assert (config.epochs, config.lr, config.augment, config.batch_norm, config.dropout) == (3, 0.01, False, True, 0.25)
+    assert config.optimizer == "adam" and config.batch_size == 128  # from the preset
+
+
+def test_every_training_flag_reaches_the_config():
+    """Each flag, given a non-default value, changes exactly its own setting."""
+    default = TrainConfig()
+    flags = {
+        "--dataset": ("fashion-mnist", "dataset"), "--layers": ("784,50,10", "layers"), "--epochs": ("7", "epochs"),
+        "--batch-size": ("32", "batch_size"), "--optimizer": ("rmsprop", "optimizer"), "--lr": ("0.01", "lr"),
+        "--weight-decay": ("0.1", "weight_decay"), "--dropout": ("0.5", "dropout"),
+        "--schedule": ("cosine", "schedule"), "--warmup-epochs": ("2", "warmup_epochs"),
+        "--step-size": ("3", "step_size"), "--gamma": ("0.5", "gamma"), "--min-lr": ("0.001", "min_lr"),
+        "--max-shift": ("3", "max_shift"), "--max-rotation": ("20", "max_rotation"),
+        "--max-scale": ("0.2", "max_scale"), "--elastic-alpha": ("8", "elastic_alpha"),
+        "--elastic-sigma": ("3", "elastic_sigma"), "--validation-size": ("100", "validation_size"),
+        "--monitor": ("val_accuracy", "monitor"), "--seed": ("9", "seed"), "--dtype": ("float64", "dtype"),
+    }
+    for flag, (value, field) in flags.items():
+        config = config_from_args(build_parser().parse_args(["train", flag, value]))
+        assert getattr(config, field) != getattr(default, field), flag
+    switches = {"--augment": "augment", "--batch-norm": "batch_norm"}
+    for flag, field in switches.items():
+        assert getattr(config_from_args(build_parser().parse_args(["train", flag])), field) is True
+    both = config_from_args(build_parser().parse_args(
+        ["train", "--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--validation-size", "10",
+         "--early-stopping", "4"]))
+    assert (both.momentum, both.nesterov, both.early_stopping) == (0.9, True, 4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--lr", "fast"], "--lr: expected a number, got 'fast'"),
+    (["train", "--layers", "784,x,10"], "--layers: expected comma-separated layer sizes"),
+    (["train", "--epochs", "0"], "--epochs: expected a number >= 1"),
+    (["train", "--optimizer", "lbfgs"], "--optimizer: invalid choice"),
+    (["train", "--lr", "nan"], "--lr: expected a finite number"),
+])
+def test_bad_flags_exit_2_with_a_message_naming_the_flag(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_impossible_combinations_are_one_line_errors(tmp_path, shared_data, capsys):
+    code, _, err = run_cli(["train", "--early-stopping", "3", "--output-dir", str(tmp_path)], capsys)
+    assert code == 2 and "early stopping watches the validation split" in err and "Traceback" not in err
+    code, _, err = run_cli(["train", "--layers", "100,10", "--data-dir", str(shared_data),
+                            "--output-dir", str(tmp_path), "--name", "x"], capsys)
+    assert code == 2 and "first layer size must be 784" in err
+
+
+def test_existing_run_folder_is_not_overwritten(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "model.npz").write_bytes(b"precious")
+    code, _, err = run_cli(["train", "--output-dir", str(tmp_path), "--name", "taken"], capsys)
+    assert code == 2 and "already exists" in err and "--resume" in err
+    assert (tmp_path / "taken" / "model.npz").read_bytes() == b"precious"
+
+
+def test_evaluate_reports_bad_model_files_cleanly(tmp_path, capsys):
+    code, _, err = run_cli(["evaluate", str(tmp_path / "nope.npz")], capsys)
+    assert code == 2 and "nope.npz: no such model file" in err
+    bad = tmp_path / "bad.npz"
+    bad.write_text("hello")
+    code, _, err = run_cli(["evaluate", str(bad)], capsys)
+    assert code == 2 and "bad.npz" in err and "Traceback" not in err
+
+
+def test_missing_data_without_download_names_the_places_looked(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("SCRATCHNN_DATA", str(tmp_path / "nothing"))
+    from scratchnn.data import datasets
+
+    monkeypatch.setattr(datasets, "SYSTEM_DATASET_DIRS", {})
+    code, _, err = run_cli(["evaluate", str(tmp_path / "m.npz"), "--no-download"], capsys)
+    assert code == 2  # the model file is checked first
+    code, _, err = run_cli(["train", "--no-download", "--output-dir", str(tmp_path)], capsys)
+    assert code == 2 and "mnist" in err and "Traceback" not in err
+
+
+def _cli(*args, env=None):
+    return [sys.executable, "-m", "scratchnn", *args]
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, shared_data):
+    args = ["train", "--layers", "784,64,10", "--epochs", "6", "--batch-size", "256", "--optimizer", "adam",
+            "--lr", "0.002", "--dropout", "0.1", "--validation-size", "2000", "--no-plots",
+            "--quiet", "--no-download", "--data-dir", str(shared_data), "--output-dir", str(tmp_path)]
+    subprocess.run(_cli(*args, "--name", "whole"), env=_env(), check=True, capture_output=True, timeout=300)
+
+    proc = subprocess.Popen(_cli(*args, "--name", "killed"), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    metrics = tmp_path / "killed" / "metrics.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(json.loads(metrics.read_text())) >= 2:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(json.loads(metrics.read_text()))
+    assert 2 <= done < 6 and not (tmp_path / "killed" / "model.npz").exists()
+
+    resumed = subprocess.run(_cli("train", "--resume", str(tmp_path / "killed"), "--no-plots",
+                                  "--data-dir", str(shared_data)),
+                             env=_env(), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {tmp_path / 'killed'} after epoch {done} of 6" in resumed.stdout
+    with np.load(tmp_path / "whole" / "model.npz") as a, np.load(tmp_path / "killed" / "model.npz") as b:
+        for key in a.files:
+            if key != "__model__":
+                np.testing.assert_array_equal(a[key], b[key])
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    again = json.loads(metrics.read_text())
+    assert [r["val_loss"] for r in whole] == [r["val_loss"] for r in again]
+
+
+def test_train_py_and_module_entry_points(tmp_path, shared_data):
+    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "--epochs", "2", "--output-dir", str(tmp_path),
+                          "--name", "classic", "--data-dir", str(shared_data), "--no-download"],
+                         capture_output=True, text=True, timeout=300, env={**_env(), "DISPLAY": ""})
+    assert out.returncode == 0, out.stderr
+    assert "epoch 1/2" in out.stdout and "final test accuracy" in out.stdout
+    assert (tmp_path / "classic" / "accuracy.png").exists()
+    config = json.loads((tmp_path / "classic" / "config.json").read_text())
+    assert config["batch_size"] == 0 and config["layers"] == [784, 128, 64, 10] and config["optimizer"] == "sgd"
+    help_text = subprocess.run(_cli("--help"), capture_output=True, text=True, env=_env()).stdout
+    assert "train" in help_text and "evaluate" in help_text and "download" in help_text
