@@ -3,6 +3,7 @@
 Trains scratchnn on 2,000 real MNIST images for two epochs and checks the JSON
 it writes; scikit-learn is hidden through $SCRATCHNN_BENCH_HIDE, so the report
 must call that peer "not installed" and still give scratchnn's numbers.
+Skipped (by the ``shared_data`` fixture) when the real MNIST is absent.
 """
 
 import json
@@ -12,24 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_training.py"
 
 
-def shared_data_dir():
-    env = os.environ.get("SCRATCHNN_DATA")
-    path = Path(env) if env else ROOT.parent / "shared" / "data"
-    if not (path / "mnist").is_dir():
-        pytest.skip(f"real MNIST not found at {path} (set SCRATCHNN_DATA)")
-    return path
-
-
-def test_tiny_benchmark_reports_scratchnn_and_a_missing_peer(tmp_path):
+def test_tiny_benchmark_reports_scratchnn_and_a_missing_peer(tmp_path, shared_data):
     out = tmp_path / "results.json"
     command = [sys.executable, str(SCRIPT), "--train-limit", "2000", "--epochs", "2", "--warmup", "1",
-               "--peers", "scratchnn-adam,sklearn-adam", "--data-dir", str(shared_data_dir()), "--out", str(out)]
+               "--peers", "scratchnn-adam,sklearn-adam", "--data-dir", str(shared_data), "--out", str(out)]
     env = {**os.environ, "SCRATCHNN_BENCH_HIDE": "sklearn"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr

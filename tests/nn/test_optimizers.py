@@ -328,9 +328,12 @@ def test_state_dict_holds_the_state_vectors():
     opt = Adam(0.01)
     opt.step(np.zeros(3), np.array([1.0, 2.0, 3.0]))
     state = opt.state_dict()
-    assert set(state) == {"t", "lr", "m", "v"}
-    np.testing.assert_allclose(state["m"], [0.1, 0.2, 0.3])
-    np.testing.assert_allclose(state["v"], [0.001, 0.004, 0.009])
+    assert set(state) == {"t", "lr", "m_sum", "v_sum"}
+    # Stored without their (1 - beta) factors; .m and .v are the textbook moments.
+    np.testing.assert_allclose(state["m_sum"], [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(state["v_sum"], [1.0, 4.0, 9.0])
+    np.testing.assert_allclose(opt.m, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(opt.v, [0.001, 0.004, 0.009])
 
 
 # -- make_optimizer and validation --------------------------------------------

@@ -86,7 +86,11 @@ class Dense(Layer):
         # Written straight into the gradient arrays, which the model may have made
         # views into one flat vector so that the optimiser updates all at once.
         np.matmul(self.x.T, dout, out=self.dW)
-        np.sum(dout, axis=0, out=self.db)
+        # db = sum of dout's rows, as the product ones^T dout: BLAS does it ~3x faster.
+        ones = getattr(self, "_ones", None)
+        if ones is None or ones.shape[0] != dout.shape[0] or ones.dtype != dout.dtype:
+            ones = self._ones = np.ones(dout.shape[0], dout.dtype)
+        np.matmul(ones, dout, out=self.db)
         if not self.needs_input_grad:
             return None
         dx = self._buffer("_dx", self.x.shape, self.W.dtype)

@@ -10,6 +10,8 @@ for every ``+`` and ``*`` on every step. Each method's docstring gives the
 textbook formula it computes.
 """
 
+import math
+
 import numpy as np
 
 
@@ -156,9 +158,14 @@ class Adam(Optimizer):
 
     ``weight_decay`` here is coupled L2 (added to ``g``); see :class:`AdamW` for
     the decoupled form.
+
+    For speed the state vectors are kept without their ``(1 - b)`` factors,
+    ``m_sum = m / (1 - b1)`` and ``v_sum = v / (1 - b2)``: then each is updated in
+    two passes (``m_sum <- b1 * m_sum + g``) and every constant folds into two
+    scalars applied once. :attr:`m` and :attr:`v` give the textbook values.
     """
 
-    state_slots = ("m", "v")
+    state_slots = ("m_sum", "v_sum")
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
@@ -166,32 +173,37 @@ class Adam(Optimizer):
             raise ValueError(f"betas must be in [0, 1), got {beta1}, {beta2}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
+    @property
+    def m(self):
+        return None if getattr(self, "m_sum", None) is None else self.m_sum * (1.0 - self.beta1)
+
+    @property
+    def v(self):
+        return None if getattr(self, "v_sum", None) is None else self.v_sum * (1.0 - self.beta2)
+
     def _update(self, params, grads, n_decayed):
         self._l2_into(grads, params, n_decayed)
         self._adam_step(params, grads)
 
     def _adam_step(self, params, grads):
-        m, v = self._slots(params, "m", "v")
+        m_sum, v_sum = self._slots(params, "m_sum", "v_sum")
         tmp = self._scratch(params)
         b1, b2 = self.beta1, self.beta2
-        # m += (1 - b1) (g - m)  is  m <- b1 m + (1 - b1) g  in three passes.
-        np.subtract(grads, m, out=tmp)
-        tmp *= 1.0 - b1
-        m += tmp
-        # v += (1 - b2) (g^2 - v)
+        m_sum *= b1
+        m_sum += grads
         np.multiply(grads, grads, out=tmp)
-        tmp -= v
-        tmp *= 1.0 - b2
-        v += tmp
-        # The bias corrections fold into two scalars:
-        # lr m_hat / (sqrt(v_hat) + eps) = (lr / c1) m / (sqrt(v) / sqrt(c2) + eps)
-        c1 = 1.0 - b1**self.t
-        c2 = 1.0 - b2**self.t
-        np.sqrt(v, out=tmp)
-        tmp *= 1.0 / np.sqrt(c2)
-        tmp += self.eps
-        np.divide(m, tmp, out=tmp)
-        tmp *= self.lr / c1
+        v_sum *= b2
+        v_sum += tmp
+        # With m_hat = (1 - b1) m_sum / (1 - b1^t) and sqrt(v_hat) = c sqrt(v_sum),
+        # c = sqrt((1 - b2) / (1 - b2^t)), the update lr m_hat / (sqrt(v_hat) + eps)
+        # is  step * m_sum / (sqrt(v_sum) + eps / c)  with the scalar step below.
+        # Python floats (not NumPy scalars) keep the arithmetic in float32.
+        c = math.sqrt((1.0 - b2) / (1.0 - b2**self.t))
+        step = self.lr * (1.0 - b1) / ((1.0 - b1**self.t) * c)
+        np.sqrt(v_sum, out=tmp)
+        tmp += self.eps / c
+        np.divide(m_sum, tmp, out=tmp)
+        tmp *= step
         params -= tmp
 
 

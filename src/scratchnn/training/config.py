@@ -23,7 +23,7 @@ class TrainConfig:
     epochs: int = 120
     batch_size: int = 0
     optimizer: str = "sgd"
-    lr: float = 0.5
+    lr: float = 0.25
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
