@@ -74,6 +74,7 @@ def test_every_training_flag_reaches_the_config():
     switches = {"--augment": "augment", "--batch-norm": "batch_norm"}
     for flag, field in switches.items():
         assert getattr(config_from_args(build_parser().parse_args(["train", flag])), field) is True
+    assert config_from_args(build_parser().parse_args(["train", "--no-test-every-epoch"])).test_every_epoch is False
     both = config_from_args(build_parser().parse_args(
         ["train", "--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--validation-size", "10",
          "--early-stopping", "4"]))

@@ -103,6 +103,9 @@ def build_parser():
     train.add_argument("--early-stopping", type=_non_negative_int, metavar="PATIENCE",
                        help="stop after this many epochs without validation improvement (0 = off)")
     train.add_argument("--monitor", choices=("val_loss", "val_accuracy"))
+    train.add_argument("--test-every-epoch", action=argparse.BooleanOptionalAction, default=None,
+                       help="report test metrics every epoch, for the plots (default: yes); the test set "
+                            "never steers training")
     train.add_argument("--seed", type=_non_negative_int)
     train.add_argument("--dtype", choices=("float32", "float64"))
     train.add_argument("--output-dir", type=Path, default=Path("runs"), help="where run folders go (default: runs)")
@@ -128,7 +131,7 @@ CONFIG_FLAGS = (
     "dataset", "layers", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
     "dropout", "batch_norm", "schedule", "warmup_epochs", "step_size", "gamma", "min_lr", "augment",
     "max_shift", "max_rotation", "max_scale", "elastic_alpha", "elastic_sigma", "validation_size",
-    "early_stopping", "monitor", "seed", "dtype",
+    "early_stopping", "monitor", "test_every_epoch", "seed", "dtype",
 )
 
 

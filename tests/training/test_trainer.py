@@ -164,3 +164,8 @@ def test_wrong_layer_sizes_for_the_dataset_are_refused(small_mnist):
 def test_bad_settings_are_refused_with_a_clear_message(bad, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**bad)
+
+
+def test_test_set_can_be_left_to_the_final_epoch(small_mnist):
+    _, result = fit(small_mnist, test_every_epoch=False)
+    assert ["test_accuracy" in row for row in result.history] == [False, False, True]

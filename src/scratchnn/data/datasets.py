@@ -62,6 +62,21 @@ DATA_DIR_ENV = "SCRATCHNN_DATA"
 SYSTEM_DATASET_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
 
 
+def scale_pixels(images, out=None, dtype=np.float32):
+    """uint8 pixels (N, ...) -> an (N, features) matrix of floats in [0, 1].
+
+    Written into ``out`` when given (the training loop reuses one buffer per
+    batch size); one pass that converts and scales, with no temporary.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"pixels scale to a floating-point dtype, got {dtype}")
+    flat = images.reshape(len(images), -1)
+    if out is None:
+        out = np.empty(flat.shape, dtype)
+    return np.divide(flat, dtype.type(255), out=out)
+
+
 @dataclass(frozen=True, eq=False)
 class Split:
     """One part of a dataset: images and their labels, row for row.
@@ -89,12 +104,7 @@ class Split:
 
         Each call allocates a new matrix, so callers may modify it freely.
         """
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"features() needs a floating-point dtype, got {dtype}")
-        flat = self.images.reshape(len(self.images), -1)
-        # One pass that converts and scales, with no uint8 -> float temporary.
-        return np.divide(flat, dtype.type(255), dtype=dtype)
+        return scale_pixels(self.images, dtype=dtype)
 
 
 @dataclass(frozen=True, eq=False)

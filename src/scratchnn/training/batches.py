@@ -8,15 +8,7 @@ order is reshuffled (only the index array is shuffled).
 
 import numpy as np
 
-PIXEL_SCALE = np.float32(1.0 / 255.0)
-
-
-def scale_pixels(images_u8, out=None, dtype=np.float32):
-    """uint8 pixels (N, ...) -> floats in [0, 1], flattened to (N, features)."""
-    flat = images_u8.reshape(images_u8.shape[0], -1)
-    if out is None:
-        out = np.empty(flat.shape, dtype)
-    return np.multiply(flat, dtype(1.0 / 255.0), out=out)
+from ..data.datasets import scale_pixels
 
 
 class BatchSampler:

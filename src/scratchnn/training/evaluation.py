@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..nn.losses import SoftmaxCrossEntropy
-from .batches import scale_pixels
+from ..data.datasets import scale_pixels
 
 
 def evaluate(model, images_u8, labels, batch_size=1000):
@@ -20,7 +20,7 @@ def evaluate(model, images_u8, labels, batch_size=1000):
         chunk = images_u8[start : start + batch_size]
         if buf is None or buf.shape[0] != chunk.shape[0]:
             buf = np.empty((chunk.shape[0], int(np.prod(chunk.shape[1:]))), model.dtype)
-        x = scale_pixels(chunk, out=buf, dtype=model.dtype.type)
+        x = scale_pixels(chunk, out=buf, dtype=model.dtype)
         y = labels[start : start + batch_size].astype(np.intp)
         logits = model.forward(x, training=False)
         correct += int((logits.argmax(axis=1) == y).sum())
