@@ -71,7 +71,7 @@ def test_every_training_flag_reaches_the_config():
     for flag, (value, field) in flags.items():
         config = config_from_args(build_parser().parse_args(["train", flag, value]))
         assert getattr(config, field) != getattr(default, field), flag
-    switches = {"--augment": "augment", "--batch-norm": "batch_norm"}
+    switches = {"--augment": "augment", "--batch-norm": "batch_norm", "--hflip": "hflip"}
     for flag, field in switches.items():
         assert getattr(config_from_args(build_parser().parse_args(["train", flag])), field) is True
     assert config_from_args(build_parser().parse_args(["train", "--no-test-every-epoch"])).test_every_epoch is False
@@ -109,6 +109,13 @@ def test_existing_run_folder_is_not_overwritten(tmp_path, capsys):
     code, _, err = run_cli(["train", "--output-dir", str(tmp_path), "--name", "taken"], capsys)
     assert code == 2 and "already exists" in err and "--resume" in err
     assert (tmp_path / "taken" / "model.npz").read_bytes() == b"precious"
+
+
+def test_resume_refuses_changed_settings_and_missing_checkpoints(tmp_path, capsys):
+    code, _, err = run_cli(["train", "--resume", str(tmp_path), "--lr", "0.1", "--batch-size", "3"], capsys)
+    assert code == 2 and "only --epochs may change, not --batch-size, --lr" in err
+    code, _, err = run_cli(["train", "--resume", str(tmp_path)], capsys)
+    assert code == 2 and "checkpoint.npz: no checkpoint to resume from" in err
 
 
 def test_evaluate_reports_bad_model_files_cleanly(tmp_path, capsys):

@@ -26,24 +26,22 @@ def _layers(text):
     return sizes
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+def _int_at_least(minimum):
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
 
 
 def _float(text):
@@ -99,6 +97,8 @@ def build_parser():
     train.add_argument("--max-scale", type=_float, help="augmentation: zoom fraction")
     train.add_argument("--elastic-alpha", type=_float, help="augmentation: elastic strength (0 = off)")
     train.add_argument("--elastic-sigma", type=_float, help="augmentation: elastic smoothness")
+    train.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
+                       help="augmentation: mirror half the images left-right (for clothes, not digits)")
     train.add_argument("--validation-size", type=_non_negative_int, help="training images held out for validation")
     train.add_argument("--early-stopping", type=_non_negative_int, metavar="PATIENCE",
                        help="stop after this many epochs without validation improvement (0 = off)")
@@ -130,7 +130,7 @@ def build_parser():
 CONFIG_FLAGS = (
     "dataset", "layers", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
     "dropout", "batch_norm", "schedule", "warmup_epochs", "step_size", "gamma", "min_lr", "augment",
-    "max_shift", "max_rotation", "max_scale", "elastic_alpha", "elastic_sigma", "validation_size",
+    "max_shift", "max_rotation", "max_scale", "elastic_alpha", "elastic_sigma", "hflip", "validation_size",
     "early_stopping", "monitor", "test_every_epoch", "seed", "dtype",
 )
 
@@ -168,6 +168,11 @@ def cmd_train(args):
     log = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
     progress = not args.quiet and sys.stderr.isatty()
     if args.resume:
+        changed = [name for name in CONFIG_FLAGS if name != "epochs" and getattr(args, name) is not None]
+        if changed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in changed)
+            raise ScratchnnError(f"--resume continues the run's saved settings; only --epochs may change, "
+                                 f"not {flags}")
         run_dir = args.resume
         from .training.checkpoint import load_checkpoint
 

@@ -391,3 +391,22 @@ def test_real_digits_keep_their_ink_under_elastic_distortion(real_digits):
     assert 0.2 * alpha < np.sqrt(np.mean(moved**2)) <= alpha
     both = Augmentation(elastic_alpha=alpha).apply(real_digits, np.random.default_rng(9))
     assert abs(ink(both).mean() - ink(real_digits).mean()) < 0.1 * ink(real_digits).mean()
+
+
+def test_horizontal_flip_mirrors_about_half_the_images():
+    rng = np.random.default_rng(0)
+    images = rng.random((400, 28, 28), dtype=np.float32)
+    flip_only = Augmentation(max_shift=0, max_rotation=0, max_scale=0, flip_horizontal=True)
+    assert not flip_only.is_identity()
+    out = flip_only.apply(images, np.random.default_rng(1))
+    mirrored = np.array([np.allclose(o, i[:, ::-1], atol=1e-5) for o, i in zip(out, images)])
+    unchanged = np.array([np.allclose(o, i, atol=1e-5) for o, i in zip(out, images)])
+    assert np.all(mirrored ^ unchanged)  # each image is exactly one of the two
+    assert 160 < mirrored.sum() < 240
+
+
+def test_flip_off_leaves_the_random_stream_of_other_settings_alone():
+    images = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
+    a = Augmentation().apply(images, np.random.default_rng(3))
+    b = Augmentation(flip_horizontal=False).apply(images, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)

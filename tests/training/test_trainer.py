@@ -142,7 +142,7 @@ def test_options_change_the_trained_weights(small_mnist):
     base, _ = fit(small_mnist, epochs=1)
     for option in [dict(weight_decay=0.01), dict(augment=True), dict(optimizer="adamw", weight_decay=0.1),
                    dict(schedule="cosine"), dict(warmup_epochs=1), dict(batch_size=32), dict(dropout=0.2),
-                   dict(schedule="step", step_size=0.5, gamma=0.1), dict(max_rotation=30, augment=True),
+                   dict(schedule="step", step_size=0.5, gamma=0.1), dict(max_rotation=30, augment=True), dict(hflip=True, augment=True),
                    dict(optimizer="rmsprop", lr=1e-3), dict(optimizer="sgd", lr=0.1, momentum=0.9),
                    dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True)]:
         other, _ = fit(small_mnist, epochs=1, **option)

@@ -66,6 +66,9 @@ class Augmentation:
     elastic_sigma : float
         Standard deviation, in pixels, of the Gaussian that smooths the random
         displacement field; larger means smoother, more global bending.
+    flip_horizontal : bool
+        Mirror each image left-right with probability 1/2. Right for clothing
+        (a shoe pointing left is still a shoe), wrong for digits.
     """
 
     max_shift: float = 2.0
@@ -73,6 +76,7 @@ class Augmentation:
     max_scale: float = 0.1
     elastic_alpha: float = 0.0
     elastic_sigma: float = 4.0
+    flip_horizontal: bool = False
 
     def __post_init__(self):
         for field in fields(self):
@@ -98,6 +102,7 @@ class Augmentation:
             and self.max_rotation == 0
             and self.max_scale == 0
             and self.elastic_alpha == 0
+            and not self.flip_horizontal
         )
 
     def apply(
@@ -129,6 +134,8 @@ class Augmentation:
         matrices = random_affine_matrices(
             batch_size, rng, self.max_shift, self.max_rotation, self.max_scale, size=side
         )
+        if self.flip_horizontal:
+            mirror_x(matrices, rng.random(batch_size) < 0.5, size=side)
         coords_y, coords_x = affine_sampling_grid(
             matrices, side, side, out=_scratch("apply_grid", (2, batch_size, side, side))
         )
@@ -180,6 +187,20 @@ def affine_matrices(shift_x, shift_y, rotation_degrees, scale, size: int = 28) -
     matrices[..., 0, 2] = centre - (cos_over_s * source_x - sin_over_s * source_y)
     matrices[..., 1, 2] = centre - (sin_over_s * source_x + cos_over_s * source_y)
     return matrices.astype(np.float32)
+
+
+def mirror_x(matrices: np.ndarray, which: np.ndarray, size: int = 28) -> None:
+    """Make the chosen inverse-map matrices mirror their image left-right first, in place.
+
+    Mirroring output x about the centre is ``x -> 2c - x``; composed into
+    ``p_in = A @ p_out + b`` it negates A's x column and adds ``2c`` times that
+    column to ``b``.
+    """
+    centre = (size - 1) / 2.0
+    chosen = matrices[which]
+    chosen[:, :, 2] += 2.0 * centre * chosen[:, :, 0]
+    chosen[:, :, 0] *= -1.0
+    matrices[which] = chosen
 
 
 def random_affine_matrices(

@@ -40,6 +40,7 @@ class TrainConfig:
     max_scale: float = 0.1
     elastic_alpha: float = 0.0
     elastic_sigma: float = 4.0
+    hflip: bool = False              # random left-right mirroring (clothes, not digits)
     validation_size: int = 0
     early_stopping: int = 0          # patience in epochs; 0 = off
     monitor: str = "val_loss"        # or val_accuracy
