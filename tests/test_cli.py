@@ -54,6 +54,16 @@ def test_flags_override_the_preset():
     assert config.optimizer == "adam" and config.batch_size == 128  # from the preset
 
 
+def test_presets_adapt_to_the_dataset_and_flags_still_win():
+    digits = config_from_args(build_parser().parse_args(["train", "--preset", "mlp"]))
+    clothes = config_from_args(build_parser().parse_args(["train", "--preset", "mlp", "--dataset", "fashion-mnist"]))
+    assert (digits.hflip, digits.max_rotation) == (False, 10.0)
+    assert (clothes.hflip, clothes.max_rotation, clothes.max_shift) == (True, 0.0, 1.0)
+    mine = config_from_args(build_parser().parse_args(["train", "--preset", "mlp", "--dataset", "fashion-mnist",
+                                                       "--max-rotation", "5", "--no-hflip"]))
+    assert (mine.hflip, mine.max_rotation) == (False, 5.0)
+
+
 def test_every_training_flag_reaches_the_config():
     """Each flag, given a non-default value, changes exactly its own setting."""
     default = TrainConfig()

@@ -138,9 +138,9 @@ CONFIG_FLAGS = (
 def config_from_args(args):
     """The preset's settings with every flag the user gave laid over them."""
     from .training.config import TrainConfig
-    from .training.presets import PRESETS
+    from .training.presets import preset_settings
 
-    settings = dict(PRESETS[args.preset])
+    settings = preset_settings(args.preset, args.dataset)
     settings.update({name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None})
     return TrainConfig(**settings)
 
