@@ -205,3 +205,37 @@ def test_train_py_and_module_entry_points(tmp_path, shared_data):
     assert config["batch_size"] == 0 and config["layers"] == [784, 128, 64, 10] and config["optimizer"] == "sgd"
     help_text = subprocess.run(_cli("--help"), capture_output=True, text=True, env=_env()).stdout
     assert "train" in help_text and "evaluate" in help_text and "download" in help_text
+
+
+def test_quiet_prints_only_the_result(tmp_path, shared_data, capsys):
+    code, out, err = run_cli(["train", *QUICK, "--quiet", "--no-plots", "--data-dir", str(shared_data),
+                              "--output-dir", str(tmp_path), "--name", "q"], capsys)
+    assert code == 0, err
+    assert not [line for line in out.splitlines() if line.startswith(("epoch", "training"))]
+    assert out.startswith("final test accuracy: ") and not (tmp_path / "q" / "loss.png").exists()
+
+
+def test_progress_bar_reports_batches_loss_and_accuracy(small_training_args, capsys):
+    from scratchnn.training import Trainer
+
+    trainer = Trainer(*small_training_args, log=None, progress=True)
+    trainer.fit()
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "batch" in err and "loss=" in err and "acc=" in err
+
+
+@pytest.fixture
+def small_training_args(mnist):
+    import dataclasses
+
+    small = dataclasses.replace(mnist, train=dataclasses.replace(
+        mnist.train, images=mnist.train.images[:1000], labels=mnist.train.labels[:1000]))
+    return TrainConfig(layers=(784, 16, 10), epochs=1, batch_size=100, optimizer="adam", lr=1e-3), small
+
+
+def test_tests_py_fails_without_the_success_line_when_nothing_passes():
+    # -k that matches no test: pytest exits 5, and tests.py must not claim success.
+    out = subprocess.run([sys.executable, str(ROOT / "tests.py"), "-k", "no_test_has_this_name"],
+                         capture_output=True, text=True, timeout=120, env=_env())
+    assert out.returncode != 0
+    assert "All tests passed!" not in out.stdout

@@ -8,9 +8,12 @@
   decay (L2) applies to: weights, never biases or normalisation shifts/scales.
 
 Speed without hiding the maths: the arrays a layer returns are its own buffers,
-reused from step to step while the batch shape stays the same, and ``backward``
-may overwrite ``dout``. So a caller that wants to keep an output across calls
-copies it (``Sequential.predict`` does). The plain formula is in each docstring.
+reused from step to step while the batch shape stays the same; activations
+(ReLU, Dropout) overwrite their input, and ``backward`` may overwrite ``dout``.
+Inside a model every one of those arrays belongs to a layer, so nothing the
+caller owns is touched (a model starts with Dense, which copies into its own
+buffer); a caller that wants to keep an output across calls copies it
+(``Sequential.predict_logits`` does). The plain formula is in each docstring.
 """
 
 import numpy as np
