@@ -439,3 +439,19 @@ def test_matches_torch_optim(name):
         opt.step()
         theirs = np.concatenate([weights.detach().numpy(), biases.detach().numpy()])
         np.testing.assert_allclose(ours[step], theirs, rtol=1e-12, atol=1e-14, err_msg=f"step {step + 1}")
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(1e-3), lambda: SGD(0.1, momentum=0.9), lambda: RMSProp(1e-3)])
+def test_state_never_sinks_into_subnormal_numbers(make):
+    """A gradient that stops (a blank pixel) must not leave the momentum decaying into
+    float32 subnormals, which are many times slower; values that small are set to 0."""
+    opt = make()
+    params = np.ones(4, np.float32)
+    grads = np.array([1.0, 1e-3, 0.0, 0.0], np.float32)
+    opt.step(params, grads.copy())
+    for _ in range(900):  # without flushing, 0.9**900 leaves the state subnormal here
+        opt.step(params, np.zeros(4, np.float32))
+    tiny = np.finfo(np.float32).tiny
+    for name in opt.state_slots:
+        slot = getattr(opt, name)
+        assert not np.any((slot != 0) & (np.abs(slot) < tiny)), name
