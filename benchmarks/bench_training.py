@@ -561,16 +561,7 @@ def parent_main(args, command_line):
 
 # -- command line --------------------------------------------------------------
 def build_parser():
-    def count(minimum):
-        def parse(text):
-            try:
-                value = int(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-            if value < minimum:
-                raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
-            return value
-        return parse
+    from scratchnn.cli import int_at_least as count
 
     def peer_list(text):
         names = [part.strip() for part in text.split(",") if part.strip()]

@@ -26,7 +26,7 @@ def _layers(text):
     return sizes
 
 
-def _int_at_least(minimum):
+def int_at_least(minimum):
     """An argparse type: a whole number >= ``minimum``."""
     def parse(text):
         try:
@@ -40,8 +40,8 @@ def _int_at_least(minimum):
     return parse
 
 
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
+_positive_int = int_at_least(1)
+_non_negative_int = int_at_least(0)
 
 
 def _float(text):
