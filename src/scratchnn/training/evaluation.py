@@ -18,9 +18,9 @@ def evaluate(model, images_u8, labels, batch_size=1000):
     buf = None
     for start in range(0, n, batch_size):
         chunk = images_u8[start : start + batch_size]
-        if buf is None or buf.shape[0] != chunk.shape[0]:
-            buf = np.empty((chunk.shape[0], int(np.prod(chunk.shape[1:]))), model.dtype)
-        x = scale_pixels(chunk, out=buf, dtype=model.dtype)
+        # One float buffer for every full chunk; scale_pixels makes a new one for the last, shorter chunk.
+        reuse = buf if buf is not None and len(buf) == len(chunk) else None
+        x = buf = scale_pixels(chunk, out=reuse, dtype=model.dtype)
         y = labels[start : start + batch_size].astype(np.intp)
         logits = model.forward(x, training=False)
         correct += int((logits.argmax(axis=1) == y).sum())

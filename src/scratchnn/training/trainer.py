@@ -88,8 +88,10 @@ class Trainer:
         if config.augment:
             from ..data.augment import Augmentation
 
-            self.augmentation = Augmentation(config.max_shift, config.max_rotation, config.max_scale,
-                                             config.elastic_alpha, config.elastic_sigma, config.hflip)
+            self.augmentation = Augmentation(
+                max_shift=config.max_shift, max_rotation=config.max_rotation, max_scale=config.max_scale,
+                elastic_alpha=config.elastic_alpha, elastic_sigma=config.elastic_sigma,
+                flip_horizontal=config.hflip)
         train_idx, self.val_idx = split_train_validation(len(dataset.train), config.validation_size, config.seed)
         # Gathered once: 5,000 uint8 images are 4 MB, cheaper than re-indexing each epoch.
         self.val_images = dataset.train.images[self.val_idx]
