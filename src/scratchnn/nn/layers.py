@@ -110,12 +110,16 @@ class ReLU(Layer):
     """
 
     def forward(self, x, training=False):
-        self.y = np.maximum(x, 0, out=x)
-        return self.y
+        # y = x * [x > 0], with the mask kept as floats for backward: a float
+        # multiply is several times faster than np.maximum or a boolean mask
+        # (and NaN still propagates, as NaN * 0 = NaN).
+        mask = self._buffer("_mask", x.shape, x.dtype)
+        np.greater(x, 0, out=mask)
+        x *= mask
+        return x
 
     def backward(self, dout):
-        # y > 0 exactly where x > 0, so the output serves as the mask.
-        dout *= self.y > 0
+        dout *= self._mask
         return dout
 
     def __repr__(self):

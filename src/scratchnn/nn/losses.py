@@ -21,17 +21,20 @@ class SoftmaxCrossEntropy:
 
     def forward(self, logits, labels):
         """Return the mean loss; cache the probabilities for ``backward``."""
-        n = logits.shape[0]
-        shifted = logits - logits.max(axis=1, keepdims=True)
+        n, n_classes = logits.shape
+        rows = self._row_index(n)
+        # The row maximum, found as logits[i, argmax_i]: for a batch of a few
+        # classes that is several times faster than logits.max(axis=1).
+        shifted = logits - logits[rows, logits.argmax(axis=1)][:, None]
         exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1, keepdims=True)
+        # Row sums as a product with a ones vector (BLAS), again faster than .sum(axis=1).
+        sum_exp = exp @ np.ones(n_classes, exp.dtype)
         # log p[i, y_i] = shifted[i, y_i] - log(sum_j exp(shifted[i, j]))
-        rows = np.arange(n)
-        log_likelihood = shifted[rows, labels] - np.log(sum_exp[:, 0])
-        exp /= sum_exp
+        log_likelihood = shifted[rows, labels] - np.log(sum_exp)
+        exp /= sum_exp[:, None]
         self.probs = exp
         self.labels = labels
-        return float(-log_likelihood.mean())
+        return float(-log_likelihood.sum() / n)
 
     def backward(self):
         """dL/dlogits = (p - y) / N.
@@ -41,9 +44,16 @@ class SoftmaxCrossEntropy:
         """
         n = self.probs.shape[0]
         grad = self.probs
-        grad[np.arange(n), self.labels] -= 1.0
+        grad[self._row_index(n), self.labels] -= 1.0
         grad *= 1.0 / n
         return grad
+
+    def _row_index(self, n):
+        """``arange(n)``, kept between calls (the batch size rarely changes)."""
+        rows = getattr(self, "_rows", None)
+        if rows is None or len(rows) != n:
+            rows = self._rows = np.arange(n)
+        return rows
 
 
 def softmax(logits):

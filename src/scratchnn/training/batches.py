@@ -23,7 +23,8 @@ class BatchSampler:
 
     def __init__(self, images_u8, labels, indices, batch_size=None, dtype=np.float32):
         self.images = images_u8.reshape(images_u8.shape[0], -1)
-        self.labels = labels
+        # As the index type once (480 kB for MNIST), not per batch: the loss indexes with them.
+        self.labels = np.asarray(labels).astype(np.intp)
         self.indices = np.asarray(indices)
         self.batch_size = len(self.indices) if not batch_size else min(int(batch_size), len(self.indices))
         self.dtype = dtype
@@ -42,7 +43,7 @@ class BatchSampler:
         if self.full_batch:
             if self._full is None:
                 self._full = (scale_pixels(self.images[self.indices], dtype=self.dtype),
-                              self.labels[self.indices].astype(np.intp))
+                              self.labels[self.indices])
             yield self._full
             return
         order = self.indices[rng.permutation(len(self.indices))]
@@ -53,4 +54,4 @@ class BatchSampler:
             buf = buffers.get(len(rows))
             if buf is None:
                 buf = buffers[len(rows)] = np.empty((len(rows), self.images.shape[1]), self.dtype)
-            yield scale_pixels(self.images[rows], out=buf, dtype=self.dtype), self.labels[rows].astype(np.intp)
+            yield scale_pixels(self.images[rows], out=buf, dtype=self.dtype), self.labels[rows]
