@@ -1,6 +1,6 @@
 """Training speed of scratchnn against PyTorch and scikit-learn on real MNIST.
 
-    python benchmarks/bench_training.py [--epochs 6] [--warmup 1] [--peers NAME,...] [--out PATH]
+    python benchmarks/bench_training.py [--epochs 6] [--warmup 1] [--rounds 3] [--peers NAME,...] [--out PATH]
 
 Every peer trains the same network (784-128-64-10, ReLU, softmax cross-entropy)
 on the same data (60,000 training images scaled to [0, 1] float32) with the
@@ -11,6 +11,11 @@ library's imports inflate it. Reported per peer: the median seconds per epoch
 (warm-up epochs excluded), the final test accuracy, peak RSS, inference
 throughput on the 10,000 test images (batches of 1,000) and the latency of a
 single-image prediction.
+
+The whole set of peers runs ``--rounds`` times, interleaved (the order reversed
+every other round), because a shared machine's speed drifts by tens of percent
+within minutes: every figure is the median over the rounds, and each ratio is
+the median of the ratios measured within one round.
 
 A last subprocess times ``np.matmul`` alone on exactly the matrix products one
 training epoch needs (the same float32 shapes and layouts as a step of
@@ -379,6 +384,34 @@ def summarise(result, warmup):
     return result
 
 
+# Figures that vary from run to run: a peer's table entry is their median over the rounds.
+MEDIAN_OVER_ROUNDS = ("seconds_per_epoch", "fastest_epoch_seconds", "images_per_second", "latency_us",
+                      "peak_gflops", "median_gflops")
+
+
+def combine_rounds(results):
+    """One peer's results from every round: ok only if every round was; medians of the timings.
+
+    Peak RSS is the largest of the rounds; accuracy, versions and the like come
+    from the first round (training is seeded, so they repeat).
+    """
+    failed = next((result for result in results if result["status"] != "ok"), None)
+    if failed is not None:
+        return {**failed, "rounds": results}
+    combined = {**results[0], "rounds": results}
+    for key in MEDIAN_OVER_ROUNDS:
+        if key in results[0]:
+            combined[key] = statistics.median(result[key] for result in results)
+    combined["peak_rss_mib"] = max(result["peak_rss_mib"] for result in results)
+    combined.pop("epoch_seconds", None)  # per round, under "rounds"
+    return combined
+
+
+def per_round(peers, name, figure):
+    """``figure(result)`` for each round of peer ``name``."""
+    return [figure(result) for result in peers[name]["rounds"]]
+
+
 def find_data(data_dir):
     """The folder holding MNIST: the given one, $SCRATCHNN_DATA, ../shared/data, the cache, else a download."""
     from scratchnn.data import find_dataset_dir, load_dataset
@@ -447,7 +480,8 @@ def print_report(report):
     print()
     print(f"MNIST, {settings['train_rows']} training rows, {settings['test_rows']} test rows, "
           f"{'-'.join(map(str, LAYERS))}, batch {BATCH_SIZE}, {settings['epochs']} epochs "
-          f"(median of the last {settings['epochs'] - settings['warmup']})")
+          f"(median of the last {settings['epochs'] - settings['warmup']}), {settings['rounds']} round(s); "
+          f"each figure is the median over the rounds (peak RSS: the largest)")
     header = ("implementation", "s/epoch (median)", "final test acc", "peak RSS MiB", "inference img/s",
               "1-image latency us")
     rows = []
@@ -467,8 +501,12 @@ def print_report(report):
 
     print()
     for key, ratio in report["ratios"].items():
-        print(f"{key}: " + (f"{ratio:.2f}x  (s/epoch; > 1 means scratchnn is slower)"
-                            if isinstance(ratio, float) else ratio))
+        if isinstance(ratio, float):
+            rounds = " ".join(f"{r:.2f}" for r in report["ratio_rounds"][key])
+            print(f"{key}: {ratio:.2f}x  (s/epoch, median of the rounds' ratios: {rounds}; "
+                  f"> 1 means scratchnn is slower)")
+        else:
+            print(f"{key}: {ratio}")
 
     matmul = peers.get("matmul-peak")
     if matmul is not None:
@@ -476,12 +514,13 @@ def print_report(report):
         if matmul["status"] == "ok":
             print(f"np.matmul on one epoch's products ({matmul['gflop_per_epoch']:.2f} GFLOP, "
                   f"{matmul['steps_per_epoch']} steps): peak {matmul['peak_gflops']:.1f} GFLOP/s, "
-                  f"median {matmul['median_gflops']:.1f} GFLOP/s")
+                  f"median {matmul['median_gflops']:.1f} GFLOP/s (medians over the rounds)")
         else:
             print(f"np.matmul peak: {matmul['status']} ({matmul.get('detail', '')})")
     for name, achieved in report["achieved"].items():
+        rounds = " ".join(f"{f:.0%}" for f in achieved["fraction_rounds"])
         print(f"{PEERS[name]}: {achieved['gflops']:.1f} GFLOP/s of necessary work = "
-              f"{achieved['fraction_of_peak']:.0%} of the matmul peak")
+              f"{achieved['fraction_of_peak']:.0%} of the matmul peak (median of the rounds: {rounds})")
 
     env = report["environment"]
     print()
@@ -508,25 +547,33 @@ def parent_main(args, command_line):
     if load_start[0] > 0.5:
         print(f"note: load average {load_start[0]} before starting; timings may be noisy", flush=True)
 
-    peers = {}
-    for number, name in enumerate(args.peers, 1):
-        print(f"[{number}/{len(args.peers)}] {name} ...", end=" ", flush=True)
-        start = time.perf_counter()
-        result = run_worker(name, args, data_dir)
-        if result["status"] == "ok" and "epoch_seconds" in result:
-            summarise(result, args.warmup)
-        peers[name] = result
-        print(f"{result['status']} ({time.perf_counter() - start:.1f} s)", flush=True)
+    # Every peer once per round; the order alternates so that a machine getting
+    # slower or faster during the run does not favour whoever runs first.
+    results = {name: [] for name in args.peers}
+    for round_number in range(1, args.rounds + 1):
+        order = args.peers if round_number % 2 else args.peers[::-1]
+        for number, name in enumerate(order, 1):
+            print(f"[round {round_number}/{args.rounds}, {number}/{len(order)}] {name} ...", end=" ", flush=True)
+            start = time.perf_counter()
+            result = run_worker(name, args, data_dir)
+            if result["status"] == "ok" and "epoch_seconds" in result:
+                summarise(result, args.warmup)
+            results[name].append(result)
+            print(f"{result['status']} ({time.perf_counter() - start:.1f} s)", flush=True)
+    peers = {name: combine_rounds(results[name]) for name in args.peers}
 
     def ok(name):
         return peers.get(name, {}).get("status") == "ok"
 
-    ratios = {}
+    # Ratios within each round (both sides measured minutes apart at most), then their median.
+    ratios, ratio_rounds = {}, {}
     for ours, theirs in RATIOS:
         if ours in peers and theirs in peers:
             key = f"{PEERS[ours]} / {PEERS[theirs]}"
             if ok(ours) and ok(theirs):
-                ratios[key] = peers[ours]["seconds_per_epoch"] / peers[theirs]["seconds_per_epoch"]
+                ratio_rounds[key] = [a["seconds_per_epoch"] / b["seconds_per_epoch"]
+                                     for a, b in zip(peers[ours]["rounds"], peers[theirs]["rounds"])]
+                ratios[key] = statistics.median(ratio_rounds[key])
             else:
                 missing = ", ".join(f"{n} {peers[n]['status']}" for n in (ours, theirs) if not ok(n))
                 ratios[key] = f"n/a ({missing})"
@@ -534,14 +581,17 @@ def parent_main(args, command_line):
     if ok("matmul-peak"):
         for name in ("scratchnn-adam", "scratchnn-sgd"):
             if ok(name):
+                fractions = [matmul["gflop_per_epoch"] / ours["seconds_per_epoch"] / matmul["peak_gflops"]
+                             for ours, matmul in zip(peers[name]["rounds"], peers["matmul-peak"]["rounds"])]
                 gflops = peers["matmul-peak"]["gflop_per_epoch"] / peers[name]["seconds_per_epoch"]
-                achieved[name] = {"gflops": gflops, "fraction_of_peak": gflops / peers["matmul-peak"]["peak_gflops"]}
+                achieved[name] = {"gflops": gflops, "fraction_of_peak": statistics.median(fractions),
+                                  "fraction_rounds": fractions}
 
     n_train = args.train_limit or 60_000
     report = {
         "command": command_line,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "settings": {"epochs": args.epochs, "warmup": args.warmup, "train_rows": n_train, "test_rows": 10_000,
+        "settings": {"epochs": args.epochs, "warmup": args.warmup, "rounds": args.rounds, "train_rows": n_train, "test_rows": 10_000,
                      "layers": list(LAYERS), "batch_size": BATCH_SIZE, "adam": ADAM, "sgd_lr": SGD_LR,
                      "torch_threads": args.torch_threads, "blas_threads": args.blas_threads,
                      "data_dir": str(data_dir),
@@ -551,6 +601,7 @@ def parent_main(args, command_line):
                         "load_start": load_start, "load_end": [round(x, 2) for x in os.getloadavg()]},
         "peers": peers,
         "ratios": ratios,
+        "ratio_rounds": ratio_rounds,
         "achieved": achieved,
     }
     print_report(report)
@@ -583,6 +634,8 @@ def build_parser():
     parser.add_argument("--blas-threads", type=count(1),
                         help="threads for NumPy's BLAS in every worker (sets " + ", ".join(BLAS_THREAD_VARIABLES)
                              + "; default: the library's own choice, usually one per core)")
+    parser.add_argument("--rounds", type=count(1), default=3,
+                        help="run every peer this many times, interleaved; report medians (default 3)")
     parser.add_argument("--matmul-repeats", type=count(1), default=7,
                         help="timed passes of the matmul peak (default 7)")
     # For tests: train on the first N images only. For the parent's own use: run one peer.
