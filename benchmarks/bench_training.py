@@ -1,6 +1,6 @@
 """Training speed of scratchnn against PyTorch and scikit-learn on real MNIST.
 
-    python benchmarks/bench_training.py [--epochs 6] [--warmup 1] [--rounds 3] [--peers NAME,...] [--out PATH]
+    python benchmarks/bench_training.py [--epochs 6] [--warmup 1] [--rounds 5] [--peers NAME,...] [--out PATH]
 
 Every peer trains the same network (784-128-64-10, ReLU, softmax cross-entropy)
 on the same data (60,000 training images scaled to [0, 1] float32) with the
@@ -36,6 +36,7 @@ import datetime
 import importlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import resource
@@ -67,16 +68,19 @@ HIDE_ENV = "SCRATCHNN_BENCH_HIDE"
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "latest.json"
 
-# Peer name (for --peers) -> its label in the table.
+# Peer name (for --peers) -> its label in the table. The default order keeps the
+# pairs that are compared next to each other in time (the order alternates by round).
 PEERS = {
-    "scratchnn-adam": "scratchnn Adam",
-    "scratchnn-sgd": "scratchnn SGD",
-    "pytorch-adam": "PyTorch Adam",
-    "pytorch-sgd": "PyTorch SGD",
     "sklearn-adam": "scikit-learn Adam",
+    "scratchnn-adam": "scratchnn Adam",
     "matmul-peak": "np.matmul peak",
+    "numpy-minimal": "minimal NumPy Adam",
+    "pytorch-adam": "PyTorch Adam",
+    "scratchnn-sgd": "scratchnn SGD",
+    "pytorch-sgd": "PyTorch SGD",
 }
-RATIOS = (("scratchnn-adam", "pytorch-adam"), ("scratchnn-sgd", "pytorch-sgd"), ("scratchnn-adam", "sklearn-adam"))
+RATIOS = (("scratchnn-adam", "pytorch-adam"), ("scratchnn-sgd", "pytorch-sgd"), ("scratchnn-adam", "sklearn-adam"),
+          ("scratchnn-adam", "numpy-minimal"), ("numpy-minimal", "pytorch-adam"))
 
 
 # -- the work one epoch must do ----------------------------------------------
@@ -332,7 +336,117 @@ def run_matmul_peak(args):
     }
 
 
+def run_numpy_minimal(args):
+    """The floor for a NumPy implementation: the same training with as little Python as possible.
+
+    One function per step over preallocated buffers: no layer objects, no
+    checks, no loss value, no accuracy or history bookkeeping; the same maths as scratchnn
+    (uint8 images scaled per batch, He-normal weights, ReLU, fused softmax
+    cross-entropy, Adam on one flat parameter vector). Its time per epoch is
+    what NumPy itself costs on this machine; scratchnn's time over it is the
+    library's own overhead. Written out independently of the library on purpose.
+    """
+    dataset = load_mnist(args.data_dir, args.train_limit)
+    images = dataset.train.images.reshape(len(dataset.train), -1)
+    labels = dataset.train.labels.astype(np.intp)
+    x_test = dataset.test.features(np.float32)
+    rng = np.random.default_rng(SEED)
+    shapes = list(zip(LAYERS[:-1], LAYERS[1:]))
+    size = sum(n_in * n_out + n_out for n_in, n_out in shapes)
+    params, grads = np.zeros(size, np.float32), np.zeros(size, np.float32)
+    m, v, tmp = np.zeros(size, np.float32), np.zeros(size, np.float32), np.empty(size, np.float32)
+    W, b, dW, db, offset = [], [], [], [], 0
+    for n_in, n_out in shapes:
+        W.append(params[offset:offset + n_in * n_out].reshape(n_in, n_out))
+        dW.append(grads[offset:offset + n_in * n_out].reshape(n_in, n_out))
+        W[-1][...] = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
+        offset += n_in * n_out
+    for n_in, n_out in shapes:
+        b.append(params[offset:offset + n_out])
+        db.append(grads[offset:offset + n_out])
+        offset += n_out
+    (b1, b2), eps, lr = ADAM["betas"], ADAM["eps"], ADAM["lr"]
+    buffers = {}
+
+    def step_buffers(n):
+        if n not in buffers:
+            buffers[n] = dict(x=np.empty((n, LAYERS[0]), np.float32), ones=np.ones(n, np.float32), rows=np.arange(n),
+                              h=[np.empty((n, k), np.float32) for k in LAYERS[1:]],
+                              mask=[np.empty((n, k), np.float32) for k in LAYERS[1:-1]],
+                              dh=[np.empty((n, k), np.float32) for k in LAYERS[1:-1]])
+        return buffers[n]
+
+    def step(rows, t):
+        nonlocal params, m, v, tmp  # updated in place (augmented assignment would otherwise make them local)
+        buf = step_buffers(len(rows))
+        x, h, mask, dh, ones, index = buf["x"], buf["h"], buf["mask"], buf["dh"], buf["ones"], buf["rows"]
+        y = labels[rows]
+        np.divide(images[rows], np.float32(255), out=x)
+        a = x
+        for i in range(len(W)):                       # forward
+            np.matmul(a, W[i], out=h[i])
+            h[i] += b[i]
+            if i < len(W) - 1:
+                np.greater(h[i], 0, out=mask[i])
+                h[i] *= mask[i]
+            a = h[i]
+        z = h[-1]                                    # softmax cross-entropy gradient (p - y) / n
+        z -= z[index, z.argmax(axis=1)][:, None]
+        np.exp(z, out=z)
+        z /= (z @ np.ones(z.shape[1], np.float32))[:, None]
+        z[index, y] -= 1.0
+        z *= 1.0 / len(rows)
+        d = z
+        for i in reversed(range(len(W))):            # backward
+            a = h[i - 1] if i else x
+            np.matmul(a.T, d, out=dW[i])
+            np.matmul(ones, d, out=db[i])
+            if i:
+                np.matmul(d, W[i].T, out=dh[i - 1])
+                dh[i - 1] *= mask[i - 1]
+                d = dh[i - 1]
+        m *= b1                                      # Adam, moments kept without their (1 - beta) factors
+        m += grads
+        np.multiply(grads, grads, out=tmp)
+        v *= b2
+        v += tmp
+        c = math.sqrt((1.0 - b2) / (1.0 - b2**t))
+        np.sqrt(v, out=tmp)
+        tmp += eps / c
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr * (1.0 - b1) / ((1.0 - b1**t) * c)
+        params -= tmp
+
+    def predict(x):
+        out = []
+        for first in range(0, len(x), PREDICT_BATCH):
+            a = x[first:first + PREDICT_BATCH]
+            for i in range(len(W)):
+                a = a @ W[i] + b[i]
+                if i < len(W) - 1:
+                    np.maximum(a, 0, out=a)
+            out.append(a)
+        return np.concatenate(out)
+
+    t, epoch_seconds = 0, []
+    for _ in range(args.epochs):
+        start = time.perf_counter()
+        order = rng.permutation(len(images))
+        for first in range(0, len(order), BATCH_SIZE):
+            t += 1
+            step(order[first:first + BATCH_SIZE], t)
+        epoch_seconds.append(time.perf_counter() - start)
+    return {
+        "epoch_seconds": epoch_seconds,
+        "test_accuracy": float(np.mean(predict(x_test).argmax(axis=1) == dataset.test.labels)),
+        "images_per_second": time_inference(predict, x_test),
+        "latency_us": time_latency(predict, x_test[:1].copy()),
+        "runtime": {"numpy": np.__version__},
+    }
+
+
 WORKERS = {
+    "numpy-minimal": run_numpy_minimal,
     "scratchnn-adam": lambda args: run_scratchnn(args, "adam"),
     "scratchnn-sgd": lambda args: run_scratchnn(args, "sgd"),
     "pytorch-adam": lambda args: run_pytorch(args, "adam"),
@@ -533,7 +647,7 @@ def print_report(report):
     print(f"numpy BLAS: {env['blas']}" + (f" (--blas-threads {settings['blas_threads']})"
                                            if settings["blas_threads"] else ""))
     for name, result in peers.items():
-        if result.get("runtime") and not name.startswith("scratchnn"):
+        if result.get("runtime") and not (name.startswith("scratchnn") or name == "numpy-minimal"):
             print(f"{PEERS[name]} runtime: {result['runtime']}")
     for name, result in peers.items():
         if result["status"] != "ok" and result.get("detail"):
@@ -579,7 +693,7 @@ def parent_main(args, command_line):
                 ratios[key] = f"n/a ({missing})"
     achieved = {}
     if ok("matmul-peak"):
-        for name in ("scratchnn-adam", "scratchnn-sgd"):
+        for name in ("scratchnn-adam", "scratchnn-sgd", "numpy-minimal"):
             if ok(name):
                 fractions = [matmul["gflop_per_epoch"] / ours["seconds_per_epoch"] / matmul["peak_gflops"]
                              for ours, matmul in zip(peers[name]["rounds"], peers["matmul-peak"]["rounds"])]
@@ -634,8 +748,8 @@ def build_parser():
     parser.add_argument("--blas-threads", type=count(1),
                         help="threads for NumPy's BLAS in every worker (sets " + ", ".join(BLAS_THREAD_VARIABLES)
                              + "; default: the library's own choice, usually one per core)")
-    parser.add_argument("--rounds", type=count(1), default=3,
-                        help="run every peer this many times, interleaved; report medians (default 3)")
+    parser.add_argument("--rounds", type=count(1), default=5,
+                        help="run every peer this many times, interleaved; report medians (default 5)")
     parser.add_argument("--matmul-repeats", type=count(1), default=7,
                         help="timed passes of the matmul peak (default 7)")
     # For tests: train on the first N images only. For the parent's own use: run one peer.

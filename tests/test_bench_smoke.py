@@ -1,8 +1,9 @@
 """Smoke test of benchmarks/bench_training.py: a tiny run end to end, in a subprocess.
 
-Trains scratchnn on 2,000 real MNIST images for two epochs, in two rounds, and checks the JSON
-it writes; scikit-learn is hidden through $SCRATCHNN_BENCH_HIDE, so the report
-must call that peer "not installed" and still give scratchnn's numbers.
+Trains scratchnn and the minimal NumPy reference on 2,000 real MNIST images
+for two epochs, in two rounds, and checks the JSON it writes; scikit-learn is
+hidden through $SCRATCHNN_BENCH_HIDE, so the report must call that peer "not
+installed" and still give scratchnn's numbers.
 Skipped (by the ``shared_data`` fixture) when the real MNIST is absent.
 """
 
@@ -22,7 +23,7 @@ SCRIPT = ROOT / "benchmarks" / "bench_training.py"
 def test_tiny_benchmark_reports_scratchnn_and_a_missing_peer(tmp_path, shared_data):
     out = tmp_path / "results.json"
     command = [sys.executable, str(SCRIPT), "--train-limit", "2000", "--epochs", "2", "--warmup", "1", "--rounds", "2",
-               "--peers", "scratchnn-adam,sklearn-adam", "--data-dir", str(shared_data), "--out", str(out)]
+               "--peers", "scratchnn-adam,numpy-minimal,sklearn-adam", "--data-dir", str(shared_data), "--out", str(out)]
     env = {**os.environ, "SCRATCHNN_BENCH_HIDE": "sklearn"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -39,6 +40,11 @@ def test_tiny_benchmark_reports_scratchnn_and_a_missing_peer(tmp_path, shared_da
     assert min(per_round) > 0
     assert ours["test_accuracy"] > 0.5  # chance is 0.10
     assert ours["peak_rss_mib"] > 0 and ours["images_per_second"] > 0 and ours["latency_us"] > 0
+
+    # The minimal NumPy reference trains the same network: it must learn too.
+    minimal = report["peers"]["numpy-minimal"]
+    assert minimal["status"] == "ok" and minimal["test_accuracy"] > 0.5
+    assert isinstance(report["ratios"]["scratchnn Adam / minimal NumPy Adam"], float)
 
     assert report["peers"]["sklearn-adam"]["status"] == "not installed"
     assert "n/a" in report["ratios"]["scratchnn Adam / scikit-learn Adam"]
