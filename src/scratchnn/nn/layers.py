@@ -110,10 +110,11 @@ class ReLU(Layer):
     """
 
     def forward(self, x, training=False):
-        # y = x * [x > 0], with the mask kept as floats for backward: a float
-        # multiply is several times faster than np.maximum or a boolean mask
-        # (and NaN still propagates, as NaN * 0 = NaN).
-        mask = self._buffer("_mask", x.shape, x.dtype)
+        # y = x * [x > 0], keeping the mask for backward: faster than
+        # np.maximum (which also has to handle NaN; here NaN * 0 stays NaN).
+        # A boolean mask is a quarter of a float one (12 MB instead of 46 for the
+        # full-batch run) and costs ~2 us more per backward at batch 128.
+        mask = self._buffer("_mask", x.shape, bool)
         np.greater(x, 0, out=mask)
         x *= mask
         return x
