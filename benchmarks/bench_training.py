@@ -524,11 +524,6 @@ def combine_rounds(results):
     return combined
 
 
-def per_round(peers, name, figure):
-    """``figure(result)`` for each round of peer ``name``."""
-    return [figure(result) for result in peers[name]["rounds"]]
-
-
 def find_data(data_dir):
     """The folder holding MNIST: the given one, $SCRATCHNN_DATA, ../shared/data, the cache, else a download."""
     from scratchnn.data import find_dataset_dir, load_dataset

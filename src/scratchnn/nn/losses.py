@@ -22,7 +22,7 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels):
         """Return the mean loss; cache the probabilities for ``backward``."""
         n, n_classes = logits.shape
-        rows = self._row_index(n)
+        rows = np.arange(n)
         # The row maximum, found as logits[i, argmax_i]: for a batch of a few
         # classes that is several times faster than logits.max(axis=1).
         shifted = logits - logits[rows, logits.argmax(axis=1)][:, None]
@@ -33,7 +33,7 @@ class SoftmaxCrossEntropy:
         log_likelihood = shifted[rows, labels] - np.log(sum_exp)
         exp /= sum_exp[:, None]
         self.probs = exp
-        self.labels = labels
+        self.rows, self.labels = rows, labels
         return float(-log_likelihood.sum() / n)
 
     def backward(self):
@@ -42,18 +42,10 @@ class SoftmaxCrossEntropy:
         Reuses the cached probabilities as the gradient buffer, so call it once
         per ``forward``.
         """
-        n = self.probs.shape[0]
         grad = self.probs
-        grad[self._row_index(n), self.labels] -= 1.0
-        grad *= 1.0 / n
+        grad[self.rows, self.labels] -= 1.0
+        grad *= 1.0 / len(self.rows)
         return grad
-
-    def _row_index(self, n):
-        """``arange(n)``, kept between calls (the batch size rarely changes)."""
-        rows = getattr(self, "_rows", None)
-        if rows is None or len(rows) != n:
-            rows = self._rows = np.arange(n)
-        return rows
 
 
 def softmax(logits):
