@@ -340,9 +340,9 @@ def run_numpy_minimal(args):
     """The floor for a NumPy implementation: the same training with as little Python as possible.
 
     One function per step over preallocated buffers: no layer objects, no
-    checks, no loss value, no accuracy or history bookkeeping; the same maths as scratchnn
-    (uint8 images scaled per batch, He-normal weights, ReLU, fused softmax
-    cross-entropy, Adam on one flat parameter vector). Its time per epoch is
+    checks, no loss value, no accuracy or history bookkeeping; the same maths
+    as scratchnn (uint8 images scaled per batch, He-normal weights, ReLU with
+    float masks, fused softmax cross-entropy, Adam on one flat parameter vector). Its time per epoch is
     what NumPy itself costs on this machine; scratchnn's time over it is the
     library's own overhead. Written out independently of the library on purpose.
     """
@@ -371,6 +371,7 @@ def run_numpy_minimal(args):
     def step_buffers(n):
         if n not in buffers:
             buffers[n] = dict(x=np.empty((n, LAYERS[0]), np.float32), ones=np.ones(n, np.float32), rows=np.arange(n),
+                              class_ones=np.ones(LAYERS[-1], np.float32),
                               h=[np.empty((n, k), np.float32) for k in LAYERS[1:]],
                               mask=[np.empty((n, k), np.float32) for k in LAYERS[1:-1]],
                               dh=[np.empty((n, k), np.float32) for k in LAYERS[1:-1]])
@@ -393,7 +394,7 @@ def run_numpy_minimal(args):
         z = h[-1]                                    # softmax cross-entropy gradient (p - y) / n
         z -= z[index, z.argmax(axis=1)][:, None]
         np.exp(z, out=z)
-        z /= (z @ np.ones(z.shape[1], np.float32))[:, None]
+        z /= (z @ buf["class_ones"])[:, None]
         z[index, y] -= 1.0
         z *= 1.0 / len(rows)
         d = z
@@ -507,8 +508,8 @@ def combine_rounds(results):
     """One peer's results from every round: ok only if every round was; medians of the timings.
 
     The fastest epoch is the fastest of all rounds, peak RSS the largest;
-    accuracy, versions and the like come
-    from the first round (training is seeded, so they repeat).
+    accuracy, versions and the like come from the first round (training is
+    seeded, so they repeat).
     """
     failed = next((result for result in results if result["status"] != "ok"), None)
     if failed is not None:
