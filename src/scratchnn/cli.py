@@ -1,4 +1,4 @@
-"""The ``scratchnn`` command: train, evaluate, download.
+"""The ``scratchnn`` command: train, evaluate, download, export and import ONNX.
 
 Every error a user can cause ends in one line on stderr that names the input
 and what was expected, and exit status 2 (argparse's own convention for bad
@@ -120,6 +120,17 @@ def build_parser():
     ev.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
     ev.add_argument("--dataset", choices=DATASETS, help="default: the dataset the model was trained on")
     _add_data_flags(ev)
+
+    ex = sub.add_parser("export", help="write a saved model as an ONNX file (needs scratchnn[onnx])")
+    ex.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
+    ex.add_argument("output", type=Path, help="the .onnx file to write")
+    ex.add_argument("--probabilities", action="store_true",
+                    help="end the graph with Softmax, so it outputs probabilities instead of logits")
+
+    im = sub.add_parser("import", help="read an ONNX model into a scratchnn model file (needs scratchnn[onnx])")
+    im.add_argument("onnx_file", type=Path, help="an .onnx file of Gemm/MatMul+Add, Relu, BatchNormalization, "
+                                                 "Dropout and a final Softmax")
+    im.add_argument("output", type=Path, help="the model .npz to write")
 
     dl = sub.add_parser("download", help="download and verify a dataset into the cache")
     dl.add_argument("dataset", nargs="?", choices=DATASETS, default="mnist")
@@ -250,7 +261,32 @@ def cmd_download(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "download": cmd_download}
+def cmd_export(args):
+    from .interop.onnx import export_onnx
+    from .nn.serialize import load_model
+
+    model, meta = load_model(args.model)
+    proto = export_onnx(model, args.output, args.probabilities, meta)
+    print(f"wrote {args.output}: {model} as ONNX opset {proto.opset_import[0].version}, "
+          f"output {proto.graph.output[0].name}")
+    return 0
+
+
+def cmd_import(args):
+    from .interop.onnx import import_onnx
+    from .nn.serialize import save_model
+
+    model, meta = import_onnx(args.onnx_file)
+    save_model(args.output, model, {**meta, "imported_from": str(args.onnx_file)})
+    dropped = (f" (without the final {meta['final_softmax']}: scratchnn models output logits, whose "
+               f"{meta['final_softmax'].lower()} is the ONNX model's output)" if meta["final_softmax"] else "")
+    print(f"read {args.onnx_file}: {model}{dropped}")
+    print(f"saved {args.output}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "download": cmd_download, "export": cmd_export,
+            "import": cmd_import}
 
 
 def main(argv=None):
