@@ -27,3 +27,7 @@ class ConfigError(ScratchnnError):
 
 class DivergenceError(ScratchnnError):
     """Training produced a NaN or infinite loss."""
+
+
+class ImageError(ScratchnnError):
+    """An image file cannot be read, or holds nothing to classify (blank, empty)."""
