@@ -1,4 +1,6 @@
-"""Loss and accuracy of a model on a labelled split, in large batches."""
+"""How good a model is on a labelled split: loss, accuracy, confusions, per-class metrics."""
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,3 +28,112 @@ def evaluate(model, images_u8, labels, batch_size=1000):
         correct += int((logits.argmax(axis=1) == y).sum())
         total_loss += loss_fn.forward(logits, y) * len(y)
     return total_loss / n, correct / n
+
+
+def confusion_matrix(labels, predictions, n_classes):
+    """Counts ``C[i, j]`` of examples of true class ``i`` predicted as class ``j``.
+
+    Parameters
+    ----------
+    labels, predictions : array_like of int, shape (N,)
+    n_classes : int
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape (n_classes, n_classes); rows are true classes, columns
+        predictions, so the diagonal counts the correct ones and ``C.sum()`` is N.
+    """
+    labels = np.asarray(labels, np.intp)
+    predictions = np.asarray(predictions, np.intp)
+    flat = np.bincount(labels * n_classes + predictions, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes).astype(np.int64)
+
+
+def class_metrics(confusion):
+    """Precision, recall, F1 and support of every class, from a confusion matrix.
+
+    precision = TP / (TP + FP): of the examples predicted as the class, the share
+    that are; recall = TP / (TP + FN): of the examples of the class, the share
+    found; F1 = their harmonic mean. A ratio with nothing to count (0 / 0) is 0,
+    as scikit-learn reports it.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``precision``, ``recall``, ``f1`` (float64) and ``support`` (int64,
+        examples of the class), each of shape (n_classes,).
+    """
+    confusion = np.asarray(confusion)
+    true_pos = np.diag(confusion).astype(np.float64)
+    predicted = confusion.sum(axis=0)
+    support = confusion.sum(axis=1)
+
+    def ratio(num, den):
+        return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
+
+    precision = ratio(true_pos, predicted)
+    recall = ratio(true_pos, support)
+    f1 = ratio(2 * precision * recall, precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(np.int64)}
+
+
+@dataclass(eq=False)
+class Evaluation:
+    """A model's results on a labelled set: loss, accuracy, confusions, per class.
+
+    Attributes
+    ----------
+    labels : numpy.ndarray
+        True class indices (N,).
+    probabilities : numpy.ndarray
+        The model's class probabilities (N, classes).
+    loss : float
+        Mean cross-entropy.
+    class_names : tuple of str
+    """
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    loss: float
+    class_names: tuple
+
+    @classmethod
+    def from_logits(cls, labels, logits, class_names):
+        """Build one from true labels and the model's logits."""
+        labels = np.asarray(labels).astype(np.intp)
+        loss_fn = SoftmaxCrossEntropy()
+        loss = loss_fn.forward(np.asarray(logits, np.float64), labels)
+        return cls(labels, loss_fn.probs.astype(np.float32), loss, tuple(class_names))
+
+    @property
+    def predictions(self):
+        """Predicted class indices (N,)."""
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def accuracy(self):
+        """Share of examples predicted correctly."""
+        return float(np.mean(self.predictions == self.labels))
+
+    @property
+    def confusion(self):
+        """The confusion matrix (rows true, columns predicted); see :func:`confusion_matrix`."""
+        return confusion_matrix(self.labels, self.predictions, len(self.class_names))
+
+    def class_metrics(self):
+        """Precision, recall, F1 and support per class; see :func:`class_metrics`."""
+        return class_metrics(self.confusion)
+
+    def class_table(self):
+        """One dict per class: ``class``, ``name``, ``precision``, ``recall``, ``f1``, ``support``."""
+        metrics = self.class_metrics()
+        return [{"class": i, "name": name, **{key: metrics[key][i].item() for key in metrics}}
+                for i, name in enumerate(self.class_names)]
+
+    def confident_mistakes(self, count=16):
+        """Indices of the misclassified examples the model was surest of, surest first."""
+        predictions = self.predictions
+        wrong = np.flatnonzero(predictions != self.labels)
+        confidence = self.probabilities[wrong, predictions[wrong]]
+        return wrong[np.argsort(-confidence, kind="stable")[:count]]
