@@ -148,12 +148,10 @@ CONFIG_FLAGS = (
 
 def config_from_args(args):
     """The preset's settings with every flag the user gave laid over them."""
-    from .training.config import TrainConfig
-    from .training.presets import preset_settings
+    from .classifier import make_config
 
-    settings = preset_settings(args.preset, args.dataset)
-    settings.update({name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None})
-    return TrainConfig(**settings)
+    return make_config(args.preset, **{name: getattr(args, name) for name in CONFIG_FLAGS
+                                       if getattr(args, name) is not None})
 
 
 def _load(dataset, args, quiet=False):
@@ -173,7 +171,7 @@ def _run_dir(args, config):
 
 def cmd_train(args):
     from .atomic import atomic_write_text
-    from .nn.serialize import save_model
+    from .classifier import Classifier
     from .training.trainer import Trainer
 
     log = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
@@ -203,11 +201,9 @@ def cmd_train(args):
             f"{len(trainer.sampler)} batches/epoch) -> {run_dir}")
 
     result = trainer.fit()
-    test_loss, test_acc = _final_test(trainer, result)
-    save_model(run_dir / "model.npz", result.model, {
-        "dataset": config.dataset, "class_names": list(dataset.class_names), "config": config.to_dict(),
-        "test_loss": test_loss, "test_accuracy": test_acc, "epochs_trained": len(result.history),
-    })
+    classifier = Classifier.from_training(trainer, result)
+    classifier.save(run_dir / "model.npz")
+    test_loss, test_acc = classifier.metadata["test_loss"], classifier.metadata["test_accuracy"]
     print(f"final test accuracy: {test_acc:.2%}  (test loss {test_loss:.4f}, "
           f"{len(result.history)} epochs, {sum(r['train_seconds'] for r in result.history):.1f}s training)")
     print(f"saved {run_dir / 'model.npz'}")
@@ -224,30 +220,18 @@ def cmd_train(args):
     return 0
 
 
-def _final_test(trainer, result):
-    """Test metrics of the final weights (the best ones, after early stopping)."""
-    from .training.evaluation import evaluate
-
-    last = result.history[-1]
-    if result.best_epoch is None and "test_accuracy" in last:
-        return last["test_loss"], last["test_accuracy"]
-    ds = trainer.dataset
-    return evaluate(result.model, ds.test.images, ds.test.labels)
-
-
 def cmd_evaluate(args):
+    from .classifier import load_model
     from .errors import ModelFileError
-    from .nn.serialize import load_model
-    from .training.evaluation import evaluate
 
-    model, meta = load_model(args.model)
-    name = args.dataset or meta.get("dataset", "mnist")
+    classifier = load_model(args.model)
+    name = args.dataset or classifier.dataset
     dataset = _load(name, args)
-    n_pixels = int(dataset.test.images[0].size)
-    if model.input_size != n_pixels or model.output_size != len(dataset.class_names):
-        raise ModelFileError(f"{args.model}: model takes {model.input_size} inputs and gives {model.output_size} "
-                             f"classes; {name} needs {n_pixels} and {len(dataset.class_names)}")
-    loss, acc = evaluate(model, dataset.test.images, dataset.test.labels)
+    try:
+        result = classifier.evaluate(dataset)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{args.model}: {exc}") from None
+    loss, acc = result.loss, result.accuracy
     correct = round(acc * len(dataset.test))
     print(f"{args.model}: {name} test accuracy {acc:.2%} ({correct}/{len(dataset.test)}), test loss {loss:.4f}")
     return 0

@@ -1,0 +1,390 @@
+"""The Python API: train, load, use and save an image classifier in a few lines.
+
+A :class:`Classifier` is a trained network together with what is needed to use
+it: which dataset it was trained on (hence its class names and how a user's
+picture should be framed), the training configuration and the test result.
+The ``scratchnn`` command is built on these same functions.
+
+>>> import scratchnn
+>>> model = scratchnn.load_model("runs/mlp/model.npz")      # doctest: +SKIP
+>>> model.predict(images)                 # uint8 (N, 28, 28) -> class indices
+>>> model.predict_images(["seven.jpg"])   # any picture -> ImagePrediction records
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data.datasets import CLASS_NAMES, Dataset, Split, load_dataset, scale_pixels
+from .data.images import preprocess_image
+from .errors import ConfigError, ImageError, ModelFileError
+from .nn.losses import softmax
+from .nn.serialize import load_model as load_network
+from .nn.serialize import save_model as save_network
+from .training.config import TrainConfig
+from .training.evaluation import Evaluation
+from .training.presets import PRESETS, preset_settings
+from .training.trainer import Trainer
+
+
+@dataclass
+class ImagePrediction:
+    """What a classifier made of one picture.
+
+    Attributes
+    ----------
+    source : str
+        The file's path, or ``"image <i>"`` for an in-memory picture.
+    label : int or None
+        The predicted class index (None when the picture could not be used).
+    name : str or None
+        The class's name (``"7"``, or ``"Sneaker"`` for Fashion-MNIST).
+    probability : float or None
+        The probability the network gives to ``label``.
+    top : list of (int, str, float)
+        The most probable classes, most probable first: (index, name, probability).
+    image : numpy.ndarray or None
+        The 28x28 float32 array the network saw (after preprocessing).
+    error : str or None
+        Why the picture could not be used (unreadable, blank, ...), else None.
+    """
+
+    source: str
+    label: int | None = None
+    name: str | None = None
+    probability: float | None = None
+    top: list = field(default_factory=list)
+    image: np.ndarray | None = field(default=None, repr=False)
+    error: str | None = None
+
+    @property
+    def ok(self):
+        """True when the picture was classified."""
+        return self.error is None
+
+    def to_dict(self):
+        """A JSON-able record (without the image array)."""
+        if not self.ok:
+            return {"path": self.source, "error": self.error}
+        return {"path": self.source, "class": self.label, "name": self.name, "probability": self.probability,
+                "top": [{"class": c, "name": n, "probability": p} for c, n, p in self.top]}
+
+
+class Classifier:
+    """A trained network and what is needed to use it.
+
+    Parameters
+    ----------
+    network : scratchnn.nn.Sequential
+        The network; its last layer gives one logit per class.
+    dataset : str
+        ``"mnist"`` or ``"fashion-mnist"``: what it was trained on. Decides the
+        class names (unless given) and how pictures are framed for it.
+    class_names : sequence of str, optional
+    metadata : dict, optional
+        JSON-able facts saved with the model (configuration, test accuracy, ...).
+    history : list of dict, optional
+        The per-epoch metrics of the run that trained it, when known.
+    """
+
+    def __init__(self, network, dataset="mnist", class_names=None, metadata=None, history=None):
+        self.network = network
+        self.dataset = dataset
+        if class_names is None:
+            class_names = CLASS_NAMES.get(dataset) or tuple(str(i) for i in range(network.output_size))
+        self.class_names = tuple(class_names)
+        self.metadata = dict(metadata or {})
+        self.history = list(history or [])
+
+    # -- making one ----------------------------------------------------------
+    @classmethod
+    def load(cls, path):
+        """Read a model file written by :meth:`save` (or ``scratchnn train``).
+
+        Raises
+        ------
+        ModelFileError
+            The file is missing or not a valid scratchnn model.
+        """
+        network, metadata = load_network(path)
+        dataset = metadata.get("dataset", "mnist")
+        return cls(network, dataset, metadata.get("class_names"), metadata)
+
+    @classmethod
+    def from_training(cls, trainer, result):
+        """The classifier a finished :class:`~scratchnn.training.Trainer` run produced.
+
+        Its metadata records the dataset, class names, configuration, epochs
+        trained and the test loss and accuracy of the final weights (the best
+        ones, after early stopping).
+        """
+        dataset = trainer.dataset
+        last = result.history[-1]
+        if result.best_epoch is None and "test_accuracy" in last:
+            test_loss, test_accuracy = last["test_loss"], last["test_accuracy"]
+        else:
+            from .training.evaluation import evaluate
+
+            test_loss, test_accuracy = evaluate(result.model, dataset.test.images, dataset.test.labels)
+        metadata = {"dataset": trainer.config.dataset, "class_names": list(dataset.class_names),
+                    "config": trainer.config.to_dict(), "test_loss": test_loss,
+                    "test_accuracy": test_accuracy, "epochs_trained": len(result.history)}
+        return cls(result.model, trainer.config.dataset, dataset.class_names, metadata, result.history)
+
+    def save(self, path):
+        """Write the network and its metadata to ``path`` (a ``.npz``), atomically."""
+        metadata = {**self.metadata, "dataset": self.dataset, "class_names": list(self.class_names)}
+        save_network(path, self.network, metadata)
+
+    # -- shapes --------------------------------------------------------------
+    @property
+    def input_shape(self):
+        """Shape of one example the network takes, e.g. (784,) or (1, 28, 28)."""
+        shape = getattr(self.network, "input_shape", None)
+        return tuple(shape) if shape is not None else (self.network.input_size,)
+
+    @property
+    def input_size(self):
+        """Number of values in one example (784 for a 28x28 image)."""
+        return int(np.prod(self.input_shape))
+
+    def _batch(self, x):
+        """(batch as (N, *input_shape) floats, whether ``x`` was a single example)."""
+        x = np.asarray(x)
+        single = x.ndim <= 2 and x.size == self.input_size and x.shape != (1, self.input_size)
+        if single:
+            x = x[None]
+        if x.ndim == 0 or x[0].size != self.input_size:
+            raise ValueError(f"expected images of {self.input_size} values each (e.g. shape (N, 28, 28)), "
+                             f"got an array of shape {x.shape}")
+        if x.dtype == np.uint8:
+            x = scale_pixels(x, dtype=self.network.dtype)
+        else:
+            x = x.astype(self.network.dtype, copy=False)
+        return x.reshape((len(x),) + self.input_shape), single
+
+    # -- using it ------------------------------------------------------------
+    def predict_logits(self, images, batch_size=1000):
+        """The network's raw scores (logits), shape (N, classes).
+
+        ``images`` as for :meth:`predict`.
+        """
+        x, single = self._batch(images)
+        logits = self.network.predict_logits(x, batch_size)
+        return logits[0] if single else logits
+
+    def predict_proba(self, images, batch_size=1000):
+        """Class probabilities (softmax of the logits), shape (N, classes); rows sum to 1.
+
+        ``images`` as for :meth:`predict`.
+        """
+        x, single = self._batch(images)
+        probabilities = softmax(self.network.predict_logits(x, batch_size))
+        return probabilities[0] if single else probabilities
+
+    def predict(self, images, batch_size=1000):
+        """The predicted class index of every image.
+
+        Parameters
+        ----------
+        images : array_like
+            A batch (N, 28, 28), (N, 784) or (N, *input_shape), or one image
+            (28, 28) or (784,). uint8 pixels are scaled by 1/255 as in training;
+            floats are used as they are (so they should lie in [0, 1]).
+        batch_size : int
+            Rows per forward pass.
+
+        Returns
+        -------
+        numpy.ndarray or int
+            Class indices (N,), or one int for one image.
+        """
+        predicted = self.predict_logits(images, batch_size).argmax(axis=-1)
+        return int(predicted) if np.ndim(predicted) == 0 else predicted
+
+    def preprocess(self, image, ink="auto"):
+        """A picture as the 28x28 array this classifier's network expects.
+
+        See :func:`scratchnn.data.images.preprocess_image`; the framing follows
+        the classifier's dataset (digits or clothes).
+        """
+        return preprocess_image(image, self.dataset if self.dataset in CLASS_NAMES else "mnist", ink)
+
+    def predict_images(self, images, ink="auto", top=3, errors="raise"):
+        """Classify pictures: files, PIL images or arrays of any size and mode.
+
+        Every picture is preprocessed to look like an MNIST image (see
+        :meth:`preprocess`), then all go through the network as one batch.
+
+        Parameters
+        ----------
+        images : iterable
+            Paths (str or os.PathLike), PIL images, or (H, W[, C]) arrays.
+        ink : {"auto", "dark", "light"}
+            Ink polarity; ``"auto"`` detects it per picture.
+        top : int
+            How many of the most probable classes each record lists.
+        errors : {"raise", "keep"}
+            ``"raise"`` stops at the first picture that cannot be used (an
+            :class:`~scratchnn.errors.ImageError`); ``"keep"`` returns a record
+            with ``error`` set for it and classifies the rest.
+
+        Returns
+        -------
+        list of ImagePrediction
+            One per picture, in order.
+        """
+        if errors not in ("raise", "keep"):
+            raise ValueError(f"errors must be 'raise' or 'keep', got {errors!r}")
+        records = []
+        for i, image in enumerate(images):
+            source = os.fspath(image) if isinstance(image, (str, os.PathLike)) else f"image {i}"
+            try:
+                records.append(ImagePrediction(source, image=self.preprocess(image, ink)))
+            except ImageError as exc:
+                if errors == "raise":
+                    raise
+                records.append(ImagePrediction(source, error=str(exc)))
+        good = [r for r in records if r.ok]
+        if good:
+            probabilities = self.predict_proba(np.stack([r.image for r in good]))
+            for record, row in zip(good, probabilities):
+                order = np.argsort(row)[::-1][:top]
+                record.top = [(int(c), self.class_names[c], float(row[c])) for c in order]
+                record.label, record.name, record.probability = record.top[0]
+        return records
+
+    def predict_image(self, image, ink="auto", top=3):
+        """Classify one picture (path, PIL image or array); returns an :class:`ImagePrediction`.
+
+        Raises
+        ------
+        ImageError
+            The picture cannot be read or is blank.
+        """
+        return self.predict_images([image], ink, top)[0]
+
+    def evaluate(self, images, labels=None, batch_size=1000):
+        """Loss, accuracy, confusion matrix and per-class metrics on labelled images.
+
+        Parameters
+        ----------
+        images : Dataset, Split or array_like
+            A dataset (its test split is used), a split, or images as for
+            :meth:`predict` together with ``labels``.
+        labels : array_like of int, optional
+            Needed when ``images`` is an array.
+
+        Returns
+        -------
+        scratchnn.training.evaluation.Evaluation
+        """
+        class_names = self.class_names
+        if isinstance(images, Dataset):
+            self._check_fits(images)
+            images, class_names = images.test, images.class_names
+        if isinstance(images, Split):
+            images, labels = images.images, images.labels
+        if labels is None:
+            raise ValueError("evaluate needs labels for an array of images")
+        logits = self.predict_logits(images, batch_size)
+        return Evaluation.from_logits(np.asarray(labels), np.atleast_2d(logits), class_names)
+
+    def _check_fits(self, dataset):
+        """Raise ModelFileError when ``dataset``'s images or classes do not fit the network."""
+        n_pixels = int(dataset.test.images[0].size)
+        n_classes = len(dataset.class_names)
+        if self.input_size != n_pixels or self.network.output_size != n_classes:
+            raise ModelFileError(f"the model takes {self.input_size} inputs and gives {self.network.output_size} "
+                                 f"classes; {dataset.name} needs {n_pixels} and {n_classes}")
+
+    def __repr__(self):
+        accuracy = self.metadata.get("test_accuracy")
+        result = f", test accuracy {accuracy:.2%}" if isinstance(accuracy, float) else ""
+        return f"Classifier({self.network!r}, dataset={self.dataset!r}{result})"
+
+
+def load_model(path):
+    """Load a model file written by ``scratchnn train`` or :meth:`Classifier.save`.
+
+    >>> model = scratchnn.load_model("runs/mlp/model.npz")   # doctest: +SKIP
+    >>> model.predict(images)                                 # doctest: +SKIP
+
+    Returns
+    -------
+    Classifier
+    """
+    return Classifier.load(path)
+
+
+def make_config(config="classic", **settings):
+    """A validated :class:`~scratchnn.training.TrainConfig` from a preset, a config or a dict.
+
+    Parameters
+    ----------
+    config : str, TrainConfig or dict
+        A preset name (``"classic"``, ``"mlp"``, ...; adapted to the
+        ``dataset`` setting as ``scratchnn train --preset`` does), an existing
+        configuration, or a dict of settings.
+    **settings
+        Settings laid over it, e.g. ``epochs=5, dataset="fashion-mnist"``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown preset or setting, or a value that cannot work.
+    """
+    if isinstance(config, str):
+        if config not in PRESETS:
+            raise ConfigError(f"unknown preset {config!r}; expected one of {sorted(PRESETS)}")
+        base = preset_settings(config, settings.get("dataset"))
+    elif isinstance(config, TrainConfig):
+        base = config.to_dict()
+    elif isinstance(config, dict):
+        base = dict(config)
+    else:
+        raise ConfigError(f"expected a preset name, a TrainConfig or a dict, got {type(config).__name__}")
+    return TrainConfig.from_dict({**base, **settings})
+
+
+def train(config="classic", dataset=None, *, run_dir=None, data_dir=None, download=True, log=print,
+          progress=False, **settings):
+    """Train a network and return it as a :class:`Classifier`.
+
+    Parameters
+    ----------
+    config : str, TrainConfig or dict
+        A preset name, a configuration or a dict (see :func:`make_config`).
+    dataset : Dataset or str, optional
+        Loaded data, or a dataset name; default: the configuration's dataset,
+        found or downloaded as :func:`scratchnn.load_dataset` does.
+    run_dir : str or os.PathLike, optional
+        Where to write a checkpoint and the metrics after every epoch.
+    data_dir, download
+        Passed to :func:`scratchnn.load_dataset` when the data must be loaded.
+    log : callable or None
+        Receives one line per epoch (default ``print``; None is silent).
+    progress : bool
+        A progress bar over each epoch's batches.
+    **settings
+        Settings laid over ``config``, e.g. ``epochs=5``.
+
+    Returns
+    -------
+    Classifier
+        Its ``history`` holds the per-epoch metrics; its ``metadata`` the test result.
+
+    Examples
+    --------
+    >>> model = scratchnn.train("mlp", epochs=5)              # doctest: +SKIP
+    """
+    name = dataset if isinstance(dataset, str) else getattr(dataset, "name", None)
+    if name is not None:
+        settings.setdefault("dataset", name)
+    config = make_config(config, **settings)
+    if dataset is None or isinstance(dataset, str):
+        dataset = load_dataset(dataset or config.dataset, data_dir=data_dir, download=download, progress=False)
+    trainer = Trainer(config, dataset, Path(run_dir) if run_dir else None, log, progress)
+    return Classifier.from_training(trainer, trainer.fit())
