@@ -78,12 +78,18 @@ def test_every_training_flag_reaches_the_config():
         "--elastic-sigma": ("3", "elastic_sigma"), "--validation-size": ("100", "validation_size"),
         "--monitor": ("val_accuracy", "monitor"), "--seed": ("9", "seed"), "--dtype": ("float64", "dtype"),
     }
+    # Flags that act only when another one is on are given with it (alone they are refused).
+    needs = {"--step-size": ["--schedule", "step"], "--gamma": ["--schedule", "step"],
+             "--min-lr": ["--schedule", "cosine"], "--monitor": ["--validation-size", "9", "--early-stopping", "1"],
+             **{f: ["--augment"] for f in ("--max-shift", "--max-rotation", "--max-scale", "--elastic-alpha",
+                                          "--elastic-sigma", "--hflip")}}
     for flag, (value, field) in flags.items():
-        config = config_from_args(build_parser().parse_args(["train", flag, value]))
+        config = config_from_args(build_parser().parse_args(["train", flag, value, *needs.get(flag, [])]))
         assert getattr(config, field) != getattr(default, field), flag
     switches = {"--augment": "augment", "--batch-norm": "batch_norm", "--hflip": "hflip"}
     for flag, field in switches.items():
-        assert getattr(config_from_args(build_parser().parse_args(["train", flag])), field) is True
+        args = build_parser().parse_args(["train", flag, *needs.get(flag, [])])
+        assert getattr(config_from_args(args), field) is True
     assert config_from_args(build_parser().parse_args(["train", "--no-test-every-epoch"])).test_every_epoch is False
     both = config_from_args(build_parser().parse_args(
         ["train", "--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--validation-size", "10",
@@ -94,9 +100,13 @@ def test_every_training_flag_reaches_the_config():
 @pytest.mark.parametrize("args, message", [
     (["train", "--lr", "fast"], "--lr: expected a number, got 'fast'"),
     (["train", "--layers", "784,x,10"], "--layers: expected comma-separated layer sizes"),
-    (["train", "--epochs", "0"], "--epochs: expected a number >= 1"),
+    (["train", "--epochs", "0"], "--epochs: number of epochs (--epochs) must be a whole number >= 1, got 0"),
+    (["train", "--epochs", "2.5"], "--epochs: expected a whole number, got '2.5'"),
+    (["train", "--gamma", "0"], "--gamma: step decay factor gamma (--gamma) must be a finite number > 0, got 0.0"),
+    (["train", "--step-size", "0"], "--step-size: step size (epochs between decays) (--step-size) must be"),
+    (["train", "--min-lr", "-1"], "--min-lr: minimum learning rate (--min-lr) must be a finite number >= 0"),
     (["train", "--optimizer", "lbfgs"], "--optimizer: invalid choice"),
-    (["train", "--lr", "nan"], "--lr: expected a finite number"),
+    (["train", "--lr", "nan"], "--lr: learning rate (--lr) must be a finite number > 0, got nan"),
 ])
 def test_bad_flags_exit_2_with_a_message_naming_the_flag(args, message, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -23,7 +23,7 @@ from .errors import ConfigError, ImageError, ModelFileError
 from .nn.losses import softmax
 from .nn.serialize import load_model as load_network
 from .nn.serialize import save_model as save_network
-from .training.config import TrainConfig
+from .training.config import AUGMENTATION_SETTINGS, TrainConfig
 from .training.evaluation import Evaluation
 from .training.presets import PRESETS, preset_settings
 from .training.trainer import Trainer
@@ -346,6 +346,9 @@ def make_config(config="classic", **settings):
         base = dict(config)
     else:
         raise ConfigError(f"expected a preset name, a TrainConfig or a dict, got {type(config).__name__}")
+    if settings.get("augment") is False:  # augmentation off also drops the base's distortion settings
+        for name in AUGMENTATION_SETTINGS:
+            base.pop(name, None)
     return TrainConfig.from_dict({**base, **settings})
 
 

@@ -40,18 +40,29 @@ def int_at_least(minimum):
     return parse
 
 
-_positive_int = int_at_least(1)
-_non_negative_int = int_at_least(0)
+def setting(name):
+    """An argparse type for the training setting ``name``: parsed as its table
+    entry in :mod:`scratchnn.parameters` says and checked there, so the flag and
+    the configuration refuse the same values with the same message."""
+    from .parameters import CONSTRAINTS, check
 
+    kind = CONSTRAINTS[name][1].kind
 
-def _float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+    def parse(text):
+        from .errors import ConfigError
+
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+        try:
+            return check(name, value)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
 
 
 def _add_data_flags(parser):
@@ -76,37 +87,37 @@ def build_parser():
     train.add_argument("--dataset", choices=DATASETS)
     _add_data_flags(train)
     train.add_argument("--layers", type=_layers, help="layer sizes, e.g. 784,128,64,10")
-    train.add_argument("--epochs", type=_positive_int)
-    train.add_argument("--batch-size", type=_non_negative_int, help="0 = the whole training set (full batch)")
+    train.add_argument("--epochs", type=setting("epochs"))
+    train.add_argument("--batch-size", type=setting("batch_size"), help="0 = the whole training set (full batch)")
     train.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
-    train.add_argument("--lr", type=_float, help="learning rate")
-    train.add_argument("--momentum", type=_float, help="SGD momentum")
+    train.add_argument("--lr", type=setting("lr"), help="learning rate")
+    train.add_argument("--momentum", type=setting("momentum"), help="SGD momentum")
     train.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
-    train.add_argument("--weight-decay", type=_float, help="L2 (AdamW: decoupled) decay on weights")
-    train.add_argument("--dropout", type=_float, help="drop probability after each hidden layer")
+    train.add_argument("--weight-decay", type=setting("weight_decay"), help="L2 (AdamW: decoupled) decay on weights")
+    train.add_argument("--dropout", type=setting("dropout"), help="drop probability after each hidden layer")
     train.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
     train.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
-    train.add_argument("--warmup-epochs", type=_float, help="linear learning-rate warm-up")
-    train.add_argument("--step-size", type=_float, help="epochs between step decays")
-    train.add_argument("--gamma", type=_float, help="step decay factor")
-    train.add_argument("--min-lr", type=_float, help="final rate of cosine annealing")
+    train.add_argument("--warmup-epochs", type=setting("warmup_epochs"), help="linear learning-rate warm-up")
+    train.add_argument("--step-size", type=setting("step_size"), help="epochs between step decays")
+    train.add_argument("--gamma", type=setting("gamma"), help="step decay factor")
+    train.add_argument("--min-lr", type=setting("min_lr"), help="final rate of cosine annealing")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                        help="random shifts/rotations/scales of training images")
-    train.add_argument("--max-shift", type=_float, help="augmentation: pixels")
-    train.add_argument("--max-rotation", type=_float, help="augmentation: degrees")
-    train.add_argument("--max-scale", type=_float, help="augmentation: zoom fraction")
-    train.add_argument("--elastic-alpha", type=_float, help="augmentation: elastic strength (0 = off)")
-    train.add_argument("--elastic-sigma", type=_float, help="augmentation: elastic smoothness")
+    train.add_argument("--max-shift", type=setting("max_shift"), help="augmentation: pixels")
+    train.add_argument("--max-rotation", type=setting("max_rotation"), help="augmentation: degrees")
+    train.add_argument("--max-scale", type=setting("max_scale"), help="augmentation: zoom fraction")
+    train.add_argument("--elastic-alpha", type=setting("elastic_alpha"), help="augmentation: elastic strength (0 = off)")
+    train.add_argument("--elastic-sigma", type=setting("elastic_sigma"), help="augmentation: elastic smoothness")
     train.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
                        help="augmentation: mirror half the images left-right (for clothes, not digits)")
-    train.add_argument("--validation-size", type=_non_negative_int, help="training images held out for validation")
-    train.add_argument("--early-stopping", type=_non_negative_int, metavar="PATIENCE",
+    train.add_argument("--validation-size", type=setting("validation_size"), help="training images held out for validation")
+    train.add_argument("--early-stopping", type=setting("early_stopping"), metavar="PATIENCE",
                        help="stop after this many epochs without validation improvement (0 = off)")
     train.add_argument("--monitor", choices=("val_loss", "val_accuracy"))
     train.add_argument("--test-every-epoch", action=argparse.BooleanOptionalAction, default=None,
                        help="report test metrics every epoch, for the plots (default: yes); the test set "
                             "never steers training")
-    train.add_argument("--seed", type=_non_negative_int)
+    train.add_argument("--seed", type=setting("seed"))
     train.add_argument("--dtype", choices=("float32", "float64"))
     train.add_argument("--output-dir", type=Path, default=Path("runs"), help="where run folders go (default: runs)")
     train.add_argument("--name", help="run folder name (default: preset, dataset and time)")

@@ -21,13 +21,23 @@ class ModelFileError(ScratchnnError):
     """A saved model or checkpoint cannot be read or does not fit."""
 
 
-class ConfigError(ScratchnnError):
-    """A training option (flag or argument) has a value that cannot work."""
+class ConfigError(ScratchnnError, ValueError):
+    """A training option (flag or argument) has a value that cannot work.
+
+    Also a ``ValueError``: constructors (schedules, optimisers, layers) raise it
+    for bad arguments, where Python code expects that type.
+    """
 
 
 class DivergenceError(ScratchnnError):
-    """Training produced a NaN or infinite loss."""
+    """Training diverged: a non-finite loss or weight, a loss far above its
+    starting value, or a hidden layer whose units all died (see the trainer)."""
 
 
 class ImageError(ScratchnnError):
     """An image file cannot be read, or holds nothing to classify (blank, empty)."""
+
+
+class RunFolderError(ScratchnnError):
+    """A run folder cannot be used: outside the output folder, locked by another
+    run, not writable, or not a run that can be resumed."""

@@ -124,6 +124,35 @@ def test_batchnorm_normalises_in_training_and_uses_running_stats_in_evaluation()
     np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-9)
     np.testing.assert_allclose(y.std(axis=0), 1, atol=1e-3)
     np.testing.assert_allclose(layer.running_mean, x.mean(axis=0))
-    np.testing.assert_allclose(layer.running_var, x.var(axis=0))
+    np.testing.assert_allclose(layer.running_var, x.var(axis=0, ddof=1))  # unbiased, as PyTorch
     one = layer.forward(x[:1], training=False)
-    np.testing.assert_allclose(one, y[:1], atol=1e-4)  # a single row normalised with the stored stats
+    # A single row normalised with the stored stats (which differ by the factor 256/255 in variance).
+    np.testing.assert_allclose(one, y[:1] * np.sqrt(255 / 256), atol=1e-4)
+
+
+def test_batchnorm_refuses_to_train_on_one_row_but_evaluates_one():
+    layer = BatchNorm(3)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        layer.forward(np.ones((1, 3), np.float32), training=True)
+    assert layer.forward(np.ones((1, 3), np.float32), training=False).shape == (1, 3)
+
+
+def test_batchnorm_running_statistics_match_torch_batchnorm1d():
+    """Our momentum 0.9 (weight of the old value) is PyTorch's momentum 0.1 (weight of the new)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    ours = BatchNorm(4, momentum=0.9, eps=1e-5, dtype=np.float64)
+    theirs = torch.nn.BatchNorm1d(4, momentum=0.1, eps=1e-5, dtype=torch.float64)
+    theirs.train()
+    for n in (7, 2, 32):
+        x = rng.standard_normal((n, 4)) * [1, 2, 3, 4] + [0, 1, -1, 5]
+        y = ours.forward(x.copy(), training=True)
+        with torch.no_grad():
+            expected = theirs(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=1e-12)
+    theirs.eval()
+    x = rng.standard_normal((5, 4))
+    with torch.no_grad():
+        np.testing.assert_allclose(ours.forward(x.copy()), theirs(torch.from_numpy(x)).numpy(), rtol=1e-10)

@@ -84,9 +84,9 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_checkpoint(small_mn
 
 
 def test_early_stopping_stops_and_restores_the_best_weights(small_mnist):
-    # A rate far too high for SGD makes validation loss worsen quickly after epoch 1.
+    # A rate too high for SGD makes validation loss worsen after a few epochs.
     trainer, result = fit(small_mnist, epochs=30, validation_size=500, early_stopping=2,
-                          optimizer="sgd", lr=2.5, batch_size=32)
+                          optimizer="sgd", lr=0.5, batch_size=32)
     assert result.stopped_early and len(result.history) < 30
     best = min(result.history, key=lambda r: r["val_loss"])
     assert result.best_epoch == best["epoch"]
@@ -137,16 +137,165 @@ def test_layer_options_reach_the_model(small_mnist):
     assert sum(isinstance(layer, BatchNorm) for layer in trainer.model.layers) == 2
 
 
-def test_options_change_the_trained_weights(small_mnist):
-    """Each training option, when set, must change the outcome (it is not ignored)."""
-    base, _ = fit(small_mnist, epochs=1)
-    for option in [dict(weight_decay=0.01), dict(augment=True), dict(optimizer="adamw", weight_decay=0.1),
-                   dict(schedule="cosine"), dict(warmup_epochs=1), dict(batch_size=32), dict(dropout=0.2),
-                   dict(schedule="step", step_size=0.5, gamma=0.1), dict(max_rotation=30, augment=True), dict(hflip=True, augment=True),
-                   dict(optimizer="rmsprop", lr=1e-3), dict(optimizer="sgd", lr=0.1, momentum=0.9),
-                   dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True)]:
-        other, _ = fit(small_mnist, epochs=1, **option)
-        assert not np.array_equal(base.model.params, other.model.params), option
+# Each option against the same run without it, so that dropping the option's
+# wiring anywhere (config, CLI, trainer, layer) makes the two runs equal.
+OPTION_PAIRS = {
+    "weight_decay": (dict(), dict(weight_decay=0.01)),
+    "augment": (dict(), dict(augment=True)),
+    "adamw weight decay": (dict(optimizer="adamw", weight_decay=0.0), dict(optimizer="adamw", weight_decay=0.1)),
+    "adamw default decay": (dict(optimizer="adam"), dict(optimizer="adamw")),
+    "schedule cosine": (dict(), dict(schedule="cosine")),
+    "min_lr": (dict(schedule="cosine"), dict(schedule="cosine", min_lr=1e-3)),
+    "warmup_epochs": (dict(), dict(warmup_epochs=1)),
+    "batch_size": (dict(), dict(batch_size=32)),
+    "dropout": (dict(), dict(dropout=0.2)),
+    "batch_norm": (dict(), dict(batch_norm=True)),
+    "schedule step": (dict(), dict(schedule="step", step_size=0.5)),
+    "step_size": (dict(schedule="step", step_size=0.5), dict(schedule="step", step_size=0.25)),
+    "gamma": (dict(schedule="step", step_size=0.5), dict(schedule="step", step_size=0.5, gamma=0.5)),
+    "max_shift": (dict(augment=True), dict(augment=True, max_shift=4)),
+    "max_rotation": (dict(augment=True), dict(augment=True, max_rotation=30)),
+    "max_scale": (dict(augment=True), dict(augment=True, max_scale=0.3)),
+    "elastic_alpha": (dict(augment=True), dict(augment=True, elastic_alpha=2.0)),
+    "elastic_sigma": (dict(augment=True, elastic_alpha=2.0), dict(augment=True, elastic_alpha=2.0, elastic_sigma=2)),
+    "hflip": (dict(augment=True), dict(augment=True, hflip=True)),
+    "optimizer rmsprop": (dict(), dict(optimizer="rmsprop", lr=1e-3)),
+    "momentum": (dict(optimizer="sgd", lr=0.1), dict(optimizer="sgd", lr=0.1, momentum=0.9)),
+    "nesterov": (dict(optimizer="sgd", lr=0.1, momentum=0.9), dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True)),
+    "seed": (dict(), dict(seed=1)),
+    "validation_size": (dict(), dict(validation_size=100)),
+    "dtype": (dict(), dict(dtype="float64")),
+}
+
+
+@pytest.mark.parametrize("option", OPTION_PAIRS)
+def test_each_option_changes_the_trained_weights(small_mnist, option):
+    without, with_option = OPTION_PAIRS[option]
+    a, _ = fit(small_mnist, epochs=1, **without)
+    b, _ = fit(small_mnist, epochs=1, **with_option)
+    assert a.model.params.shape != b.model.params.shape or not np.allclose(a.model.params, b.model.params), option
+
+
+def test_monitor_val_accuracy_keeps_the_most_accurate_epoch(small_mnist):
+    trainer, result = fit(small_mnist, epochs=5, validation_size=500, early_stopping=5, monitor="val_accuracy",
+                          optimizer="sgd", lr=0.5, batch_size=32)
+    accuracies = [row["val_accuracy"] for row in result.history]
+    assert max(accuracies) != min(accuracies)
+    assert result.best_epoch == 1 + accuracies.index(max(accuracies))
+
+
+def test_monitor_val_loss_keeps_the_lowest_loss_epoch(small_mnist):
+    trainer, result = fit(small_mnist, epochs=5, validation_size=500, early_stopping=5,
+                          optimizer="sgd", lr=0.5, batch_size=32)
+    losses = [row["val_loss"] for row in result.history]
+    assert result.best_epoch == 1 + losses.index(min(losses))
+
+
+def test_adamw_without_weight_decay_gets_pytorchs_default():
+    assert TrainConfig(optimizer="adamw", lr=1e-3).weight_decay == 0.01
+    assert TrainConfig(optimizer="adam", lr=1e-3).weight_decay == 0.0
+    assert TrainConfig(optimizer="adamw", lr=1e-3, weight_decay=0.0).weight_decay == 0.0  # asked for
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(max_rotation=30), "--max-rotation 30 has no effect without --augment"),
+    (dict(hflip=True), "--hflip True has no effect without --augment"),
+    (dict(elastic_alpha=1.0), "--elastic-alpha 1.0 has no effect without --augment"),
+    (dict(gamma=0.5), "--gamma 0.5 has no effect without --schedule step"),
+    (dict(step_size=3), "--step-size 3 has no effect without --schedule step"),
+    (dict(min_lr=0.01), "--min-lr 0.01 has no effect without --schedule cosine"),
+    (dict(monitor="val_accuracy"), "--monitor val_accuracy has no effect without --early-stopping"),
+    (dict(schedule="cosine", min_lr=0.5), "--min-lr.*above the learning rate"),
+    (dict(schedule="step", gamma=0), "--gamma"), (dict(schedule="step", step_size=0), "--step-size"),
+    (dict(schedule="cosine", min_lr=-0.1), "--min-lr"), (dict(batch_norm=True, batch_size=1), "at least 2"),
+    (dict(layers=("a", 10)), "layers must be whole-number sizes"),
+])
+def test_settings_that_would_do_nothing_or_cannot_work_are_refused(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**settings)
+
+
+def test_full_batch_rates_per_epoch_follow_the_schedule_as_pytorch_steps_it(small_mnist):
+    full = dict(batch_size=0, optimizer="sgd", lr=0.2, epochs=4)
+    _, cosine = fit(small_mnist, **full, schedule="cosine")
+    assert [r["lr"] for r in cosine.history] == pytest.approx([0.2, 0.17071068, 0.1, 0.02928932])  # last > 0
+    _, step = fit(small_mnist, **full, schedule="step", step_size=2, gamma=0.5)
+    assert [r["lr"] for r in step.history] == pytest.approx([0.2, 0.2, 0.1, 0.1])
+    _, warm = fit(small_mnist, **full, warmup_epochs=1)
+    assert [r["lr"] for r in warm.history] == pytest.approx([0.1, 0.2, 0.2, 0.2])
+
+
+def test_full_batch_augmentation_leaves_the_cached_batch_alone(small_mnist):
+    trainer, _ = fit(small_mnist, batch_size=0, optimizer="sgd", lr=0.1, epochs=3, augment=True)
+    cached, _ = trainer.sampler._full
+    expected = small_mnist.train.images[trainer.sampler.indices].reshape(len(cached), -1) / np.float32(255)
+    np.testing.assert_allclose(cached, expected, rtol=1e-6)
+
+
+def test_float64_training_with_augmentation(small_mnist):
+    trainer, result = fit(small_mnist, dtype="float64", augment=True, epochs=1)
+    assert trainer.model.dtype == np.float64 and result.history[0]["test_accuracy"] > 0.5
+
+
+def test_batch_norm_skips_a_final_batch_of_one_row(small_mnist):
+    # 4000 - 499 = 3501 training rows in batches of 100: 35 full batches and one row left over.
+    trainer, result = fit(small_mnist, batch_norm=True, batch_size=100, validation_size=499, epochs=1)
+    assert len(trainer.sampler) == 35 and np.isfinite(trainer.model.params).all()
+    assert len(fit(small_mnist, batch_size=100, validation_size=499, epochs=1)[0].sampler) == 36
+
+
+def test_a_loss_far_above_the_start_counts_as_divergence(small_mnist):
+    trainer = Trainer(TrainConfig(**FAST), small_mnist, log=None)
+    for layer in trainer.model.layers:
+        if hasattr(layer, "W"):
+            layer.W *= 1e3  # finite but absurd logits: a loss around 1e8
+    with pytest.raises(DivergenceError, match=r"epoch 1, batch 1/.*the loss is \d"):
+        trainer.fit()
+
+
+def test_dead_relus_count_as_divergence(small_mnist):
+    # SGD at 2.5 kills every hidden ReLU of this net within an epoch.
+    with pytest.raises(DivergenceError, match="dead ReLUs"):
+        fit(small_mnist, epochs=3, optimizer="sgd", lr=2.5, batch_size=32)
+
+
+class _RateBlowsUpAtTheLastStep:
+    """A schedule whose very last step uses an absurd rate."""
+
+    def __init__(self, last_progress, rate):
+        self.last_progress, self.rate = last_progress, rate
+
+    def at(self, progress):
+        return self.rate if progress >= self.last_progress else 0.1
+
+
+@pytest.mark.parametrize("rate, message", [
+    (float("inf"), "NaN or infinite"),       # weights become inf/NaN
+    (1e36, "the (val|test) loss is"),        # weights finite but absurd: the evaluation overflows
+])
+def test_a_last_step_that_ruins_the_weights_fails_and_keeps_a_finite_checkpoint(small_mnist, tmp_path, rate,
+                                                                                message):
+    from scratchnn.training.checkpoint import load_checkpoint
+
+    trainer = Trainer(TrainConfig(**{**FAST, "batch_size": 0, "optimizer": "sgd", "epochs": 2}), small_mnist,
+                      tmp_path, log=None)
+    trainer.schedule = _RateBlowsUpAtTheLastStep(1, rate)
+    with pytest.raises(DivergenceError, match=f"end of epoch 2.*{message}.*epoch 1"):
+        trainer.fit()
+    state, arrays = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert len(state["history"]) == 1 and all(np.isfinite(a).all() for a in arrays.values())
+
+
+def test_metrics_json_stays_valid_json_with_non_finite_values(tmp_path):
+    from scratchnn.training.metrics import write_metrics
+
+    write_metrics(tmp_path, [{"epoch": 1, "val_loss": float("nan"), "test_loss": float("inf"), "lr": 0.1}])
+
+    def refuse(name):
+        raise ValueError(f"bare {name} in metrics.json")
+
+    rows = json.loads((tmp_path / "metrics.json").read_text(), parse_constant=refuse)
+    assert rows == [{"epoch": 1, "val_loss": None, "test_loss": None, "lr": 0.1}]
 
 
 def test_wrong_layer_sizes_for_the_dataset_are_refused(small_mnist):

@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import threading
 from dataclasses import dataclass, fields
 
 import numpy as np
 
-from scratchnn.errors import ConfigError
+from scratchnn.parameters import check as check_setting
 
 
 @dataclass(frozen=True)
@@ -79,21 +78,10 @@ class Augmentation:
     flip_horizontal: bool = False
 
     def __post_init__(self):
+        # The same checks (and messages) as the training settings of these names.
         for field in fields(self):
-            value = getattr(self, field.name)
-            if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
-                raise ConfigError(
-                    f"augmentation {field.name} must be a finite number >= 0, got {value!r}"
-                )
-        if self.max_scale >= 1:
-            raise ConfigError(
-                f"augmentation max_scale must be below 1 (the zoom factor 1 - max_scale "
-                f"must stay positive), got {self.max_scale!r}"
-            )
-        if self.elastic_alpha > 0 and self.elastic_sigma == 0:
-            raise ConfigError(
-                "augmentation elastic_sigma must be > 0 when elastic_alpha is set, got 0"
-            )
+            name = "hflip" if field.name == "flip_horizontal" else field.name
+            check_setting(name, getattr(self, field.name))
 
     def is_identity(self) -> bool:
         """True if every distortion is switched off, so ``apply`` only copies."""

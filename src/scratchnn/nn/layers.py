@@ -18,6 +18,7 @@ buffer); a caller that wants to keep an output across calls copies it
 
 import numpy as np
 
+from ..parameters import check as check_setting
 from .init import he_normal
 
 
@@ -123,6 +124,11 @@ class ReLU(Layer):
         dout *= self._mask
         return dout
 
+    def any_active(self):
+        """False if no unit was positive for any row of the last forward batch:
+        the layer is dead (its gradient is 0, so it stays dead)."""
+        return bool(self._mask.any())
+
     def __repr__(self):
         return "ReLU()"
 
@@ -137,8 +143,7 @@ class Dropout(Layer):
     """
 
     def __init__(self, p, rng=None):
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        check_setting("dropout", p)
         self.p = float(p)
         self.rng = np.random.default_rng() if rng is None else rng
 
@@ -174,8 +179,16 @@ class BatchNorm(Layer):
         mu = mean(x)   var = mean((x - mu)^2)   x_hat = (x - mu) / sqrt(var + eps)
         y = gamma * x_hat + beta
 
-    and running averages of ``mu`` and ``var`` are kept for evaluation, where
-    ``x_hat`` uses them instead. Backward (training statistics):
+    Running averages for evaluation, where ``x_hat`` uses them instead:
+
+        running_mean <- momentum * running_mean + (1 - momentum) * mu
+        running_var  <- momentum * running_var  + (1 - momentum) * var * N / (N - 1)
+
+    The running variance takes the unbiased batch variance, as the paper and
+    PyTorch do. ``momentum`` here is the weight of the *old* value (0.9, Keras'
+    convention); PyTorch's ``momentum`` is the weight of the *new* one, so this
+    layer's 0.9 is PyTorch's ``BatchNorm1d(momentum=0.1)``, its default. A
+    training batch needs at least two rows. Backward (training statistics):
 
         dgamma = sum(dy * x_hat)      dbeta = sum(dy)
         dx = gamma / (N sqrt(var + eps)) * (N dy - dbeta - x_hat * dgamma)
@@ -196,13 +209,16 @@ class BatchNorm(Layer):
 
     def forward(self, x, training=False):
         if training:
+            n = x.shape[0]
+            if n < 2:
+                raise ValueError(f"batch normalisation needs at least 2 rows to train on, got {n}")
             mean = x.mean(axis=0)
             var = x.var(axis=0)
             m = self.momentum
             self.running_mean *= m
             self.running_mean += (1 - m) * mean
             self.running_var *= m
-            self.running_var += (1 - m) * var
+            self.running_var += ((1 - m) * n / (n - 1)) * var
         else:
             mean, var = self.running_mean, self.running_var
         self.inv_std = 1.0 / np.sqrt(var + self.eps)

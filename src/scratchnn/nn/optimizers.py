@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from ..parameters import check as check_setting
+
 
 # State below this magnitude is set to exactly 0 every FLUSH_EVERY steps. A
 # parameter whose gradient is 0 for a while (a pixel that is always blank) has
@@ -28,10 +30,8 @@ class Optimizer:
     """Base class. ``lr`` may be changed between steps (learning-rate schedules)."""
 
     def __init__(self, lr, weight_decay=0.0):
-        if lr <= 0:
-            raise ValueError(f"learning rate must be positive, got {lr}")
-        if weight_decay < 0:
-            raise ValueError(f"weight decay must be >= 0, got {weight_decay}")
+        check_setting("lr", lr)
+        check_setting("weight_decay", weight_decay)
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.t = 0  # steps taken so far
@@ -109,8 +109,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        check_setting("momentum", momentum)
         if nesterov and momentum == 0.0:
             raise ValueError("Nesterov momentum needs momentum > 0")
         self.momentum = float(momentum)

@@ -18,21 +18,26 @@ class BatchSampler:
     part after a validation split was carved off). ``batch_size`` None means
     the whole split as one batch (vanilla batch gradient descent); then the
     float copy is made once and reused, since every epoch needs the same one.
-    The last batch of an epoch holds the remainder and may be smaller.
+    The last batch of an epoch holds the remainder and may be smaller; a
+    remainder of fewer than ``min_batch`` rows is skipped for that epoch (batch
+    normalisation needs ``min_batch=2``: one row has no variance). The order is
+    reshuffled every epoch, so a different row is left out each time.
     """
 
-    def __init__(self, images_u8, labels, indices, batch_size=None, dtype=np.float32):
+    def __init__(self, images_u8, labels, indices, batch_size=None, dtype=np.float32, min_batch=1):
         self.images = images_u8.reshape(images_u8.shape[0], -1)
         # As the index type once (480 kB for MNIST), not per batch: the loss indexes with them.
         self.labels = np.asarray(labels).astype(np.intp)
         self.indices = np.asarray(indices)
         self.batch_size = len(self.indices) if not batch_size else min(int(batch_size), len(self.indices))
         self.dtype = dtype
+        self.min_batch = min_batch
         self._full = None
 
     def __len__(self):
         """Number of batches per epoch."""
-        return -(-len(self.indices) // self.batch_size)
+        full, remainder = divmod(len(self.indices), self.batch_size)
+        return full + (remainder >= self.min_batch)
 
     @property
     def full_batch(self):
@@ -50,6 +55,8 @@ class BatchSampler:
         buffers = {}
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
+            if len(rows) < self.min_batch:
+                break
             # One float buffer per batch size (the last one may be smaller), reused.
             buf = buffers.get(len(rows))
             if buf is None:

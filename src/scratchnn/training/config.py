@@ -3,8 +3,23 @@
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import ConfigError
-from ..nn.optimizers import OPTIMIZERS
-from .schedules import SCHEDULES
+from ..parameters import CONSTRAINTS, check as check_setting, flag
+from .schedules import LRSchedule
+
+# AdamW's decoupled weight decay when none is given (PyTorch's default too);
+# without it AdamW would silently be plain Adam.
+ADAMW_WEIGHT_DECAY = 0.01
+# Settings that only act when another setting switches them on: a value other
+# than the default while that setting is off would be silently ignored, so it
+# is refused. setting -> (test of whether it acts, what switches it on)
+AUGMENTATION_SETTINGS = ("max_shift", "max_rotation", "max_scale", "elastic_alpha", "elastic_sigma", "hflip")
+ONLY_WITH = {
+    **{name: (lambda c: c.augment, "--augment") for name in AUGMENTATION_SETTINGS},
+    "step_size": (lambda c: c.schedule == "step", "--schedule step"),
+    "gamma": (lambda c: c.schedule == "step", "--schedule step"),
+    "min_lr": (lambda c: c.schedule == "cosine", "--schedule cosine"),
+    "monitor": (lambda c: c.early_stopping > 0, "--early-stopping"),
+}
 
 
 @dataclass
@@ -26,7 +41,7 @@ class TrainConfig:
     lr: float = 0.25
     momentum: float = 0.0
     nesterov: bool = False
-    weight_decay: float = 0.0
+    weight_decay: float | None = None  # None: 0.01 for adamw, else 0
     dropout: float = 0.0
     batch_norm: bool = False
     schedule: str = "constant"
@@ -49,37 +64,43 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
-        self.layers = tuple(int(s) for s in self.layers)
+        try:
+            self.layers = tuple(int(s) for s in self.layers)
+        except (TypeError, ValueError):
+            raise ConfigError(f"layers must be whole-number sizes like 784,128,64,10; got {self.layers!r}") from None
+        if self.weight_decay is None:
+            self.weight_decay = ADAMW_WEIGHT_DECAY if self.optimizer == "adamw" else 0.0
         self.validate()
 
     def validate(self):
+        """Every value against :mod:`scratchnn.parameters`, then the rules that tie settings together."""
+        for f in fields(self):
+            if f.name in CONSTRAINTS:
+                check_setting(f.name, getattr(self, f.name))
+
         def need(ok, what):
             if not ok:
                 raise ConfigError(what)
 
         need(len(self.layers) >= 2 and min(self.layers) >= 1,
              f"layers must be at least two positive sizes like 784,128,64,10; got {self.layers}")
-        need(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        need(self.batch_size >= 0, f"batch size must be >= 0 (0 = full batch), got {self.batch_size}")
-        need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
-        need(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
-        need(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
         need(not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
              "--nesterov needs --optimizer sgd and --momentum > 0")
         need(self.momentum == 0 or self.optimizer == "sgd", "--momentum applies to --optimizer sgd only")
-        need(self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}")
-        need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
-        need(self.schedule in SCHEDULES, f"schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
-        need(self.warmup_epochs >= 0, f"warm-up epochs must be >= 0, got {self.warmup_epochs}")
-        need(self.validation_size >= 0, f"validation size must be >= 0, got {self.validation_size}")
-        need(self.early_stopping >= 0, f"early-stopping patience must be >= 0, got {self.early_stopping}")
         need(not self.early_stopping or self.validation_size > 0,
              "early stopping watches the validation split: set --validation-size > 0")
-        need(self.monitor in ("val_loss", "val_accuracy"),
-             f"monitor must be val_loss or val_accuracy, got {self.monitor!r}")
-        need(self.dtype in ("float32", "float64"), f"dtype must be float32 or float64, got {self.dtype!r}")
-        need(self.max_shift >= 0 and self.max_rotation >= 0 and 0 <= self.max_scale < 1 and self.elastic_alpha >= 0,
-             "augmentation ranges must be >= 0 (and --max-scale < 1)")
+        need(not (self.batch_norm and self.batch_size == 1),
+             "--batch-norm needs batches of at least 2 images (the variance of one row is undefined)")
+        defaults = {f.name: f.default for f in fields(type(self))}
+        for name, (acts, switch) in ONLY_WITH.items():
+            value = getattr(self, name)
+            need(value == defaults[name] or acts(self),
+                 f"{flag(name)} {value} has no effect without {switch}")
+        need(not self.augment or self.elastic_alpha == 0 or self.elastic_sigma > 0,
+             "--elastic-sigma must be > 0 when --elastic-alpha is set")
+        # The schedule checks how its own settings fit together (e.g. --min-lr <= --lr).
+        LRSchedule(self.lr, self.schedule, self.epochs, self.step_size, self.gamma, self.min_lr,
+                   self.warmup_epochs)
 
     def to_dict(self):
         d = asdict(self)
@@ -88,6 +109,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d):
+        if not isinstance(d, dict):
+            raise ConfigError(f"training settings must be a JSON object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -1,14 +1,30 @@
 """Learning-rate schedules, as pure functions of training progress.
 
-The rate is a function of ``progress``, the number of epochs done so far as a
-float (2.5 = halfway through the third epoch), so it can change every batch and
-a resumed run computes exactly the rates an uninterrupted one would.
+The rate of an optimiser step is fixed when the step starts: ``at(progress)``
+takes the number of epochs done before the step, as a float (2.5 = halfway
+through the third epoch), so it can change every batch and a resumed run
+computes exactly the rates an uninterrupted one would. With one batch per epoch
+(full batch) epoch ``e`` (counted from 0) runs at ``at(e)``, as PyTorch's
+schedulers do when ``scheduler.step()`` is called once per epoch:
+
+* the first epoch runs at ``lr``;
+* step decay multiplies by ``gamma`` first in epoch ``step_size`` (``StepLR``);
+* cosine annealing reaches ``min_lr`` only after the last epoch, so the last
+  epoch still learns (``CosineAnnealingLR(T_max=epochs)``).
+
+With several batches per epoch the same formulas are evaluated at fractional
+progress, which is what those schedulers give when stepped every batch with
+their periods counted in batches (``tests/training/test_schedules.py`` compares
+them with ``torch.optim.lr_scheduler`` when PyTorch is installed).
 """
 
 import math
 from dataclasses import dataclass
 
-SCHEDULES = ("constant", "step", "cosine")
+from ..errors import ConfigError
+from ..parameters import SCHEDULE_NAMES, check as check_setting
+
+SCHEDULES = SCHEDULE_NAMES
 
 
 @dataclass(frozen=True)
@@ -18,11 +34,15 @@ class LRSchedule:
     * ``constant``: ``lr``.
     * ``step``: ``lr * gamma ** floor(progress / step_size)`` (step decay).
     * ``cosine``: ``min_lr + (lr - min_lr) * (1 + cos(pi * progress / epochs)) / 2``
-      (cosine annealing from ``lr`` down to ``min_lr`` at the last epoch).
+      (cosine annealing from ``lr`` towards ``min_lr``).
 
-    With ``warmup_epochs`` > 0 the rate first rises linearly from 0 to the
-    schedule's value over that many epochs (linear warm-up), which keeps the
-    first large, noisy steps of Adam or momentum from throwing the weights off.
+    With ``warmup_epochs`` > 0 the rate first rises linearly over that many
+    epochs, which keeps the first large, noisy steps of Adam or momentum from
+    throwing the weights off. Counted in optimiser steps, with ``W =
+    warmup_epochs * steps_per_epoch`` warm-up steps, step ``k`` (from 0) gets
+    the schedule's rate times ``(k + 1) / (W + 1)`` while ``k < W``: never 0,
+    and still below ``lr`` for the whole warm-up, also with one step per epoch
+    (``LinearLR(start_factor=1 / (W + 1), total_iters=W)``).
     """
 
     lr: float
@@ -32,25 +52,31 @@ class LRSchedule:
     gamma: float = 0.1
     min_lr: float = 0.0
     warmup_epochs: float = 0.0
+    steps_per_epoch: int = 1
 
     def __post_init__(self):
-        if self.kind not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.kind!r}; expected one of {list(SCHEDULES)}")
-        if self.kind == "step" and self.step_size <= 0:
-            raise ValueError(f"step decay needs step_size > 0, got {self.step_size}")
-        if self.lr <= 0 or self.min_lr < 0 or self.gamma <= 0 or self.warmup_epochs < 0 or self.epochs < 1:
-            raise ValueError(f"schedule needs lr > 0, min_lr >= 0, gamma > 0, warmup_epochs >= 0 "
-                             f"and epochs >= 1; got {self}")
+        for name, value in [("lr", self.lr), ("schedule", self.kind), ("epochs", self.epochs),
+                            ("step_size", self.step_size), ("gamma", self.gamma), ("min_lr", self.min_lr),
+                            ("warmup_epochs", self.warmup_epochs)]:
+            check_setting(name, value)
+        if not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1:
+            raise ConfigError(f"steps per epoch must be a whole number >= 1, got {self.steps_per_epoch!r}")
+        if self.kind == "cosine" and self.min_lr > self.lr:
+            raise ConfigError(f"minimum learning rate (--min-lr) {self.min_lr:g} is above the learning rate "
+                              f"(--lr) {self.lr:g}: cosine annealing would make the rate climb")
 
     def at(self, progress):
+        """The rate of the step that starts after ``progress`` epochs."""
         if self.kind == "constant":
             rate = self.lr
         elif self.kind == "step":
             # The tiny epsilon keeps 0.3 / 0.1 = 2.9999999999999996 from missing a boundary.
             rate = self.lr * self.gamma ** math.floor(progress / self.step_size + 1e-9)
         else:
-            fraction = min(progress / max(self.epochs, 1), 1.0)
+            fraction = min(progress / self.epochs, 1.0)
             rate = self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * fraction))
-        if self.warmup_epochs > 0 and progress < self.warmup_epochs:
-            rate *= progress / self.warmup_epochs
+        warmup_steps = self.warmup_epochs * self.steps_per_epoch
+        step = progress * self.steps_per_epoch
+        if step < warmup_steps - 1e-9:
+            rate *= (step + 1) / (warmup_steps + 1)
         return rate

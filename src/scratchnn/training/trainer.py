@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.datasets import scale_pixels
 from ..errors import ConfigError, DivergenceError, ModelFileError
+from ..nn.layers import ReLU
 from ..nn.losses import SoftmaxCrossEntropy
 from ..nn.model import build_mlp
 from ..nn.optimizers import make_optimizer
@@ -26,6 +28,7 @@ from .metrics import write_metrics
 from .schedules import LRSchedule
 
 CHECKPOINT_NAME = "checkpoint.npz"
+DIVERGED_LOSS_FACTOR = 100
 
 
 @dataclass
@@ -82,8 +85,15 @@ class Trainer:
         self.loss_fn = SoftmaxCrossEntropy()
         self.optimizer = make_optimizer(config.optimizer, config.lr, config.momentum,
                                         config.nesterov, config.weight_decay)
+        train_idx, self.val_idx = split_train_validation(len(dataset.train), config.validation_size, config.seed)
+        # Gathered once: 5,000 uint8 images are 4 MB, cheaper than re-indexing each epoch.
+        self.val_images = dataset.train.images[self.val_idx]
+        self.val_labels = dataset.train.labels[self.val_idx]
+        self.sampler = BatchSampler(dataset.train.images, dataset.train.labels, train_idx,
+                                    config.batch_size, dtype.type, min_batch=2 if config.batch_norm else 1)
         self.schedule = LRSchedule(config.lr, config.schedule, config.epochs, config.step_size,
-                                   config.gamma, config.min_lr, config.warmup_epochs)
+                                   config.gamma, config.min_lr, config.warmup_epochs,
+                                   steps_per_epoch=len(self.sampler))
         self.augmentation = None
         if config.augment:
             from ..data.augment import Augmentation
@@ -92,21 +102,19 @@ class Trainer:
                 max_shift=config.max_shift, max_rotation=config.max_rotation, max_scale=config.max_scale,
                 elastic_alpha=config.elastic_alpha, elastic_sigma=config.elastic_sigma,
                 flip_horizontal=config.hflip)
-        train_idx, self.val_idx = split_train_validation(len(dataset.train), config.validation_size, config.seed)
-        # Gathered once: 5,000 uint8 images are 4 MB, cheaper than re-indexing each epoch.
-        self.val_images = dataset.train.images[self.val_idx]
-        self.val_labels = dataset.train.labels[self.val_idx]
-        self.sampler = BatchSampler(dataset.train.images, dataset.train.labels, train_idx,
-                                    config.batch_size, dtype.type)
         # Shuffling and augmentation draw from this generator; dropout from the model's.
         self.data_rng = np.random.default_rng([config.seed, 2])
+        self._aug_out = self._aug_cast = None
+        # Divergence (see README): a loss above this, NaN or infinite. A fresh model
+        # guesses about uniformly, a loss of ln(classes); 100 times that is no longer learning.
+        self.loss_limit = DIVERGED_LOSS_FACTOR * math.log(n_classes)
         self.history = []
         self.best = None  # (value, epoch, copy of the model's arrays) for early stopping
         self.bad_epochs = 0
 
     # -- one epoch -----------------------------------------------------------
     def _train_epoch(self, epoch):
-        """Train on every batch once; return (mean loss, accuracy, the rate the epoch ended at)."""
+        """Train on every batch once; return (mean loss, accuracy, the rate of its last step)."""
         n_batches = len(self.sampler)
         bar = None
         batches = self.sampler.epoch(self.data_rng)
@@ -126,15 +134,15 @@ class Trainer:
         correct = 0
         seen = 0
         for i, (x, y) in enumerate(batches):
-            # The rate for this step: progress counted at the end of the step, so
-            # warm-up's first step is not zero.
-            opt.lr = self.schedule.at(epoch - 1 + (i + 1) / n_batches)
+            # The rate of a step is fixed by the progress at its start (see schedules).
+            opt.lr = self.schedule.at(epoch - 1 + i / n_batches)
             if self.augmentation is not None:
-                x = self.augmentation.apply(x, self.data_rng, out=x)  # in place: x is the batch buffer
+                x = self._augment(x)
             logits = model.forward(x, training=True)
             loss = loss_fn.forward(logits, y)
-            if not math.isfinite(loss):
-                self._diverged(epoch, i + 1, n_batches, loss, opt.lr)
+            if not loss <= self.loss_limit:  # also true for NaN
+                self._diverged(f"epoch {epoch}, batch {i + 1}/{n_batches}",
+                               f"the loss is {loss:g} at learning rate {opt.lr:g}")
             correct += int(np.count_nonzero(logits.argmax(axis=1) == y))
             model.backward(loss_fn.backward())
             opt.step(model.params, model.grads, model.n_decayed)
@@ -146,13 +154,45 @@ class Trainer:
             bar.close()
         return total_loss / seen, correct / seen, opt.lr
 
-    def _diverged(self, epoch, batch, n_batches, loss, lr):
-        where = f"epoch {epoch}, batch {batch}/{n_batches}"
+    def _augment(self, x):
+        """A distorted copy of the batch ``x``, in the trainer's own buffer.
+
+        Never in place: with a full batch ``x`` is the sampler's cached batch,
+        and warping it in place would warp the warped images again each epoch.
+        Augmentation computes in float32; a float64 run gets a float64 copy.
+        """
+        if self._aug_out is None or self._aug_out.shape != x.shape:
+            self._aug_out = np.empty(x.shape, np.float32)
+        warped = self.augmentation.apply(x, self.data_rng, out=self._aug_out)
+        if x.dtype == warped.dtype:
+            return warped
+        if self._aug_cast is None or self._aug_cast.shape != x.shape:
+            self._aug_cast = np.empty(x.shape, x.dtype)
+        np.copyto(self._aug_cast, warped)
+        return self._aug_cast
+
+    def _check_epoch_result(self, epoch):
+        """Raise :class:`DivergenceError` if the epoch left non-finite weights or a dead layer."""
+        for name, array in self.model.state_arrays().items():
+            if not np.isfinite(array).all():
+                self._diverged(f"the end of epoch {epoch}", f"{name} holds NaN or infinite values")
+        relus = [(i, layer) for i, layer in enumerate(self.model.layers) if isinstance(layer, ReLU)]
+        if all(layer.any_active() for _, layer in relus):
+            return
+        # The last batch may be small: confirm on up to 256 training images.
+        probe = self.sampler.images[self.sampler.indices[:256]]
+        self.model.forward(scale_pixels(probe, dtype=self.model.dtype), training=False)
+        dead = [i for i, layer in relus if not layer.any_active()]
+        if dead:
+            self._diverged(f"the end of epoch {epoch}",
+                           f"every unit of layer {dead[0]} (ReLU) is 0 for the whole last batch (dead ReLUs): "
+                           f"the output no longer depends on the input")
+
+    def _diverged(self, where, what):
         kept = ""
         if self.run_dir is not None and self.history:
             kept = f" The last good checkpoint (epoch {self.history[-1]['epoch']}) is kept in {self.run_dir}."
-        raise DivergenceError(f"training diverged at {where}: the loss is {loss} at learning rate {lr:g}."
-                              f"{kept} Try a smaller --lr (or warm-up).")
+        raise DivergenceError(f"training diverged at {where}: {what}.{kept} Try a smaller --lr (or warm-up).")
 
     # -- the run -------------------------------------------------------------
     def fit(self):
@@ -162,13 +202,18 @@ class Trainer:
         for epoch in range(start_epoch, cfg.epochs + 1):
             t0 = time.perf_counter()
             train_loss, train_acc, lr = self._train_epoch(epoch)
+            self._check_epoch_result(epoch)
             train_seconds = time.perf_counter() - t0
             row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_accuracy": train_acc}
-            if len(self.val_idx):
-                row["val_loss"], row["val_accuracy"] = evaluate(self.model, self.val_images, self.val_labels)
-            if cfg.test_every_epoch or epoch == cfg.epochs:
-                row["test_loss"], row["test_accuracy"] = evaluate(
-                    self.model, self.dataset.test.images, self.dataset.test.labels)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence below
+                if len(self.val_idx):
+                    row["val_loss"], row["val_accuracy"] = evaluate(self.model, self.val_images, self.val_labels)
+                if cfg.test_every_epoch or epoch == cfg.epochs:
+                    row["test_loss"], row["test_accuracy"] = evaluate(
+                        self.model, self.dataset.test.images, self.dataset.test.labels)
+            for key in ("val_loss", "test_loss"):
+                if key in row and not row[key] <= self.loss_limit:  # the last step's weights, evaluated
+                    self._diverged(f"the end of epoch {epoch}", f"the {key.replace('_', ' ')} is {row[key]:g}")
             row["train_seconds"] = train_seconds
             row["seconds"] = time.perf_counter() - t0
             self.history.append(row)
