@@ -249,3 +249,42 @@ def test_tests_py_fails_without_the_success_line_when_nothing_passes():
                          capture_output=True, text=True, timeout=120, env=_env())
     assert out.returncode != 0
     assert "All tests passed!" not in out.stdout
+
+
+def test_arch_flag_trains_a_cnn_and_evaluate_reads_it_back(tmp_path, shared_data, capsys):
+    # Stride 4: 7x7 maps, so one epoch on all of MNIST takes a few seconds.
+    code, out, err = run_cli(["train", "--arch", "conv4k4s4 relu avgpool1 flatten dense10", "--epochs", "1",
+                              "--batch-size", "256", "--optimizer", "adam", "--lr", "0.003", "--no-plots",
+                              "--data-dir", str(shared_data), "--no-download", "--output-dir", str(tmp_path),
+                              "--name", "cnn"], capsys)
+    assert code == 0, err
+    assert "Conv2D(1, 4, kernel=4, stride=4" in out
+    config = json.loads((tmp_path / "cnn" / "config.json").read_text())
+    assert config["architecture"][0] == {"type": "Conv2D", "filters": 4, "kernel": 4, "stride": 4, "padding": 0}
+    assert float(out.split("final test accuracy: ")[1].split("%")[0]) > 80
+    code, out, err = run_cli(["evaluate", str(tmp_path / "cnn" / "model.npz"), "--data-dir", str(shared_data),
+                              "--no-download"], capsys)
+    assert code == 0 and "mnist test accuracy" in out, err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--arch", "conv32k3 relu dense10"], "layer 3 (dense10) on input (32, 26, 26): Dense needs a vector"),
+    (["--arch", "conv32k3 wobble"], "--arch: cannot read 'wobble'"),
+    (["--arch", "flatten dense10", "--layers", "784,10"], "either --layers (an MLP) or --arch"),
+    (["--layers", "784,100000000,10"], "the model is too large for memory"),
+])
+def test_bad_architectures_are_one_line_errors_before_training(args, message, tmp_path, shared_data, capsys):
+    code, out, err = run_cli(["train", *args, "--data-dir", str(shared_data), "--no-download",
+                              "--output-dir", str(tmp_path)], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert err.count("\n") == 1 and not list(tmp_path.iterdir())  # nothing written
+
+
+def test_layers_flag_replaces_a_presets_architecture():
+    from scratchnn.training.presets import PRESETS
+
+    preset = next((name for name, s in PRESETS.items() if s.get("architecture")), None)
+    if preset is None:
+        pytest.skip("no preset with an architecture")
+    config = config_from_args(build_parser().parse_args(["train", "--preset", preset, "--layers", "784,20,10"]))
+    assert config.architecture is None and config.layers == (784, 20, 10)

@@ -86,7 +86,9 @@ def build_parser():
                        help="recipe to start from (default: classic, full-batch gradient descent)")
     train.add_argument("--dataset", choices=DATASETS)
     _add_data_flags(train)
-    train.add_argument("--layers", type=_layers, help="layer sizes, e.g. 784,128,64,10")
+    train.add_argument("--layers", type=_layers, help="MLP layer sizes, e.g. 784,128,64,10")
+    train.add_argument("--arch", dest="architecture", metavar="LAYERS",
+                       help='any network as words, e.g. "conv32k3 relu maxpool2 flatten dense10" (see README)')
     train.add_argument("--epochs", type=setting("epochs"))
     train.add_argument("--batch-size", type=setting("batch_size"), help="0 = the whole training set (full batch)")
     train.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
@@ -150,7 +152,7 @@ def build_parser():
 
 
 CONFIG_FLAGS = (
-    "dataset", "layers", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
+    "dataset", "layers", "architecture", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
     "dropout", "batch_norm", "schedule", "warmup_epochs", "step_size", "gamma", "min_lr", "augment",
     "max_shift", "max_rotation", "max_scale", "elastic_alpha", "elastic_sigma", "hflip", "validation_size",
     "early_stopping", "monitor", "test_every_epoch", "seed", "dtype",
@@ -160,9 +162,14 @@ CONFIG_FLAGS = (
 def config_from_args(args):
     """The preset's settings with every flag the user gave laid over them."""
     from .classifier import make_config
+    from .errors import ConfigError
 
-    return make_config(args.preset, **{name: getattr(args, name) for name in CONFIG_FLAGS
-                                       if getattr(args, name) is not None})
+    settings = {name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None}
+    if args.layers is not None and args.architecture is not None:
+        raise ConfigError("give either --layers (an MLP) or --arch, not both")
+    if args.layers is not None:
+        settings["architecture"] = None  # --layers replaces a preset's architecture
+    return make_config(args.preset, **settings)
 
 
 def _load(dataset, args, quiet=False):

@@ -41,3 +41,7 @@ class ImageError(ScratchnnError):
 class RunFolderError(ScratchnnError):
     """A run folder cannot be used: outside the output folder, locked by another
     run, not writable, or not a run that can be resumed."""
+
+
+class ShapeError(ScratchnnError, ValueError):
+    """Layers that do not chain, or an input batch whose shape does not fit the model."""

@@ -318,3 +318,61 @@ def test_bad_settings_are_refused_with_a_clear_message(bad, message):
 def test_test_set_can_be_left_to_the_final_epoch(small_mnist):
     _, result = fit(small_mnist, test_every_epoch=False)
     assert ["test_accuracy" in row for row in result.history] == [False, False, True]
+
+
+TINY_CNN = "conv4k3 relu maxpool2 flatten dense10"
+
+
+def test_an_architecture_trains_through_the_same_loop_and_saves_in_checkpoints(small_mnist, tmp_path):
+    trainer, result = fit(small_mnist, tmp_path, architecture=TINY_CNN, epochs=2, validation_size=500)
+    assert trainer.model.input_shape == (1, 28, 28)
+    assert [type(layer).__name__ for layer in trainer.model.layers] == ["Conv2D", "ReLU", "MaxPool2D", "Flatten",
+                                                                        "Dense"]
+    assert result.history[-1]["test_accuracy"] > 0.8  # chance is 0.10
+    resumed = Trainer.resume(tmp_path, small_mnist, log=None)
+    np.testing.assert_array_equal(resumed.model.params, trainer.model.params)
+    assert resumed.config.architecture == trainer.config.architecture
+
+
+def test_architecture_settings_are_checked(small_mnist):
+    with pytest.raises(ConfigError, match="cannot read 'conv4q3'"):
+        TrainConfig(architecture="conv4q3 flatten dense10")
+    with pytest.raises(ConfigError, match="write them as layers"):
+        TrainConfig(architecture=TINY_CNN, dropout=0.5)
+    with pytest.raises(ConfigError, match="gives 7 outputs; mnist has 10 classes"):
+        Trainer(TrainConfig(**{**FAST, "architecture": "conv4k3 flatten dense7"}), small_mnist)
+    with pytest.raises(ConfigError, match="too large for memory"):
+        Trainer(TrainConfig(**{**FAST, "layers": (784, 100_000_000, 10)}), small_mnist)
+    config = TrainConfig(architecture=[{"type": "Flatten"}, {"type": "Dense", "units": 10}])
+    assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_float_features_of_any_shape_train_and_evaluate_as_they_are():
+    """The data path takes float arrays unscaled (uint8 alone is divided by 255)."""
+    import dataclasses
+
+    from scratchnn.data.datasets import Split
+    from scratchnn.training.evaluation import evaluate
+
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((600, 5)).astype(np.float32) * 3  # outside [0, 1]
+    labels = (features[:, 0] > 0).astype(np.uint8)
+    sampler = BatchSampler(features, labels, np.arange(600), batch_size=100)
+    x, y = next(iter(sampler.epoch(rng)))
+    rows = [np.flatnonzero((features == row).all(axis=1))[0] for row in x]
+    np.testing.assert_array_equal(x, features[rows])  # used as they are, not scaled
+    np.testing.assert_array_equal(y, labels[rows])
+    split = Split(features, labels)
+
+    class Data:
+        name, class_names = "features", ["neg", "pos"]
+        train = test = split
+
+    trainer = Trainer(TrainConfig(layers=(5, 8, 2), epochs=3, batch_size=50, optimizer="adam", lr=0.01),
+                      Data(), log=None)
+    assert trainer.model.input_shape == (5,)
+    trainer.fit()
+    _, acc = evaluate(trainer.model, features, labels)
+    assert acc > 0.9  # chance is 0.5
+    _, acc_as_maps = evaluate(trainer.model, features.reshape(600, 5, 1), labels)
+    assert acc_as_maps == acc

@@ -77,6 +77,25 @@ def scale_pixels(images, out=None, dtype=np.float32):
     return np.divide(flat, dtype.type(255), out=out)
 
 
+def as_model_input(values, out=None, dtype=np.float32):
+    """A batch (N, ...) as an (N, features) float matrix a model consumes.
+
+    uint8 pixels are scaled to [0, 1] (:func:`scale_pixels`); any other numbers
+    (float features, already-scaled images) are used as they are, converted to
+    ``dtype``. Written into ``out`` when given.
+    """
+    values = np.asarray(values)
+    if values.dtype == np.uint8:
+        return scale_pixels(values, out=out, dtype=dtype)
+    if values.dtype.kind not in "fiub":
+        raise TypeError(f"model input must be numbers, got dtype {values.dtype}")
+    flat = values.reshape(len(values), -1)
+    if out is None:
+        return flat.astype(dtype)
+    np.copyto(out, flat, casting="unsafe")
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Split:
     """One part of a dataset: images and their labels, row for row.

@@ -7,19 +7,58 @@
 * ``param_names`` lists the parameters; ``decayed_params`` those that weight
   decay (L2) applies to: weights, never biases or normalisation shifts/scales.
 
+Each layer also describes itself, so that an architecture can be plain data (a
+list of specs such as ``{"type": "Dense", "units": 128}``, see
+:mod:`scratchnn.nn.architecture`) and nothing else needs to know the layer:
+
+* ``defaults``: the layer's settings with their default values (``REQUIRED`` if
+  it has none); ``get_config()`` returns this layer's values of them.
+* ``plan(input_shape, **config)``: the output shape and the number of parameters
+  for one example of ``input_shape``, computed without allocating anything, or a
+  ``ValueError`` that says what does not fit.
+* ``from_config(config, input_shape, rng, dtype)``: the built layer.
+* ``text_name`` / ``text_number`` / ``text_letters``: how the layer is written in
+  the ``--arch`` text form (``dense128``, ``conv32k3s1p1``, ``dropout0.25``).
+
+Every subclass is registered in ``LAYER_TYPES`` under its class name.
+
 Speed without hiding the maths: the arrays a layer returns are its own buffers,
 reused from step to step while the batch shape stays the same; activations
 (ReLU, Dropout) overwrite their input, and ``backward`` may overwrite ``dout``.
-Inside a model every one of those arrays belongs to a layer, so nothing the
-caller owns is touched (a model starts with Dense, which copies into its own
-buffer); a caller that wants to keep an output across calls copies it
-(``Sequential.predict_logits`` does). The plain formula is in each docstring.
+Inside a model every one of those arrays belongs to a layer (the model copies
+the caller's batch first unless its first layer ``copies_input``), so nothing the
+caller owns is touched; a caller that wants to keep an output across calls
+copies it (``Sequential.predict_logits`` does). The plain formula is in each
+docstring.
 """
 
 import numpy as np
 
 from ..parameters import check as check_setting
 from .init import he_normal
+
+# Layer classes by type name, filled in as each class is defined.
+LAYER_TYPES = {}
+# Marks a setting that a spec must give (it has no default).
+REQUIRED = object()
+
+
+def positive_int(name, value):
+    """``value`` as an int >= 1, or a ValueError naming the setting."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or value != int(value) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def non_negative_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or value != int(value) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def shape_text(shape):
+    """(1, 28, 28), (784,): a shape as Python writes a tuple."""
+    return str(tuple(int(s) for s in shape))
 
 
 class Layer:
@@ -32,7 +71,40 @@ class Layer:
     # Set to False by the model for its first layer: nobody needs dL/dx there,
     # and skipping it saves the largest matrix product of the backward pass.
     needs_input_grad = True
+    # True when forward never writes into x and returns an array of its own, so
+    # a model that starts with this layer need not copy the caller's batch.
+    copies_input = False
+    # The fewest examples a training batch may hold (batch norm needs 2 for a variance).
+    min_batch = 1
+    # True when the output has the input's shape (activations, dropout, normalisation).
+    keeps_shape = True
+    defaults = {}
+    text_name = None      # name in the --arch text form
+    text_number = None    # the setting written right after the name: dense128
+    text_letters = {}     # settings written as letter + number: k3 -> kernel 3
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYER_TYPES[cls.__name__] = cls
+
+    # -- self-description ------------------------------------------------------
+    @classmethod
+    def plan(cls, input_shape, **config):
+        """(output shape, parameter count) for one example of ``input_shape``."""
+        return tuple(input_shape), 0
+
+    @classmethod
+    def from_config(cls, config, input_shape, rng, dtype):
+        return cls(**config)
+
+    def get_config(self):
+        return {}
+
+    def output_shape(self, input_shape):
+        """The output shape of this built layer for ``input_shape``; ValueError if it does not fit."""
+        return self.plan(input_shape, **self.get_config())[0]
+
+    # -- the maths -------------------------------------------------------------
     def forward(self, x, training=False):
         return x
 
@@ -52,6 +124,10 @@ class Layer:
             setattr(self, name, buf)
         return buf
 
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
 
 class Dense(Layer):
     """Fully connected layer: ``y = x W + b``.
@@ -60,10 +136,17 @@ class Dense(Layer):
     By the chain rule, with ``dy = dL/dy``:
 
         dL/dW = x^T dy      dL/db = sum over the batch of dy      dL/dx = dy W^T
+
+    Spec: ``{"type": "Dense", "units": n_out}``; n_in is the size of the input,
+    which must be a vector per example (put ``Flatten`` after feature maps).
     """
 
     param_names = ("W", "b")
     decayed_params = ("W",)
+    copies_input = True
+    keeps_shape = False
+    defaults = {"units": REQUIRED}
+    text_name, text_number = "dense", "units"
 
     def __init__(self, n_in, n_out, rng=None, dtype=np.float32):
         rng = np.random.default_rng() if rng is None else rng
@@ -71,6 +154,27 @@ class Dense(Layer):
         self.b = np.zeros(n_out, dtype)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
+
+    @classmethod
+    def plan(cls, input_shape, units):
+        units = positive_int("units", units)
+        if len(input_shape) != 1:
+            raise ValueError(f"Dense needs a vector per example, got feature maps {shape_text(input_shape)}; "
+                             f"put Flatten (flatten) before it")
+        return (units,), input_shape[0] * units + units
+
+    @classmethod
+    def from_config(cls, config, input_shape, rng, dtype):
+        return cls(input_shape[0], int(config["units"]), rng, dtype)
+
+    def get_config(self):
+        return {"units": self.n_out}
+
+    def output_shape(self, input_shape):
+        shape = super().output_shape(input_shape)
+        if input_shape[0] != self.n_in:
+            raise ValueError(f"Dense({self.n_in}, {self.n_out}) takes {self.n_in} inputs, got {input_shape[0]}")
+        return shape
 
     @property
     def n_in(self):
@@ -107,8 +211,10 @@ class ReLU(Layer):
     """Rectified linear unit: ``y = max(x, 0)``; ``dL/dx = dL/dy * [x > 0]``.
 
     Computed in place: the input buffer becomes the output (the layer before
-    does not need its output for its own backward pass).
+    does not need its output for its own backward pass). Any input shape.
     """
+
+    text_name = "relu"
 
     def forward(self, x, training=False):
         # y = x * [x > 0], keeping the mask for backward: faster than
@@ -133,19 +239,59 @@ class ReLU(Layer):
         return "ReLU()"
 
 
+class Flatten(Layer):
+    """Feature maps to rows: (N, C, H, W) -> (N, C*H*W), in C order (c, then h, then w).
+
+    No arithmetic, so backward only reshapes: ``dL/dx = reshape(dL/dy, x.shape)``.
+    """
+
+    keeps_shape = False
+    text_name = "flatten"
+
+    @classmethod
+    def plan(cls, input_shape):
+        return (int(np.prod(input_shape)),), 0
+
+    def forward(self, x, training=False):
+        self.input_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        return dout.reshape(self.input_shape)
+
+    def __repr__(self):
+        return "Flatten()"
+
+
 class Dropout(Layer):
     """Inverted dropout with drop probability ``p``.
 
     Training: each unit is kept with probability ``q = 1 - p`` and scaled by ``1/q``,
     ``y = x * m / q`` with ``m ~ Bernoulli(q)``, so the expected activation is
     unchanged and evaluation is the identity, with nothing to rescale.
-    Backward: ``dL/dx = dL/dy * m / q``.
+    Backward: ``dL/dx = dL/dy * m / q``. Any input shape.
     """
+
+    defaults = {"p": REQUIRED}
+    text_name, text_number = "dropout", "p"
 
     def __init__(self, p, rng=None):
         check_setting("dropout", p)
         self.p = float(p)
         self.rng = np.random.default_rng() if rng is None else rng
+
+    @classmethod
+    def plan(cls, input_shape, p):
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p!r}")
+        return tuple(input_shape), 0
+
+    @classmethod
+    def from_config(cls, config, input_shape, rng, dtype):
+        return cls(float(config["p"]), rng)
+
+    def get_config(self):
+        return {"p": self.p}
 
     def forward(self, x, training=False):
         if not training or self.p == 0.0:
@@ -172,9 +318,11 @@ class Dropout(Layer):
 
 
 class BatchNorm(Layer):
-    """Batch normalisation for dense layers (Ioffe & Szegedy, 2015).
+    """Batch normalisation (Ioffe & Szegedy, 2015), per feature of vectors or per
+    channel of feature maps.
 
-    Training, per feature over the batch of N rows:
+    Training, per feature over the batch (for feature maps (N, C, H, W): per
+    channel over the N*H*W values of the batch that share it):
 
         mu = mean(x)   var = mean((x - mu)^2)   x_hat = (x - mu) / sqrt(var + eps)
         y = gamma * x_hat + beta
@@ -182,20 +330,25 @@ class BatchNorm(Layer):
     Running averages for evaluation, where ``x_hat`` uses them instead:
 
         running_mean <- momentum * running_mean + (1 - momentum) * mu
-        running_var  <- momentum * running_var  + (1 - momentum) * var * N / (N - 1)
+        running_var  <- momentum * running_var  + (1 - momentum) * var * m / (m - 1)
 
-    The running variance takes the unbiased batch variance, as the paper and
+    with m the number of values averaged per feature (N, or N*H*W for feature
+    maps). The running variance takes the unbiased batch variance, as the paper and
     PyTorch do. ``momentum`` here is the weight of the *old* value (0.9, Keras'
     convention); PyTorch's ``momentum`` is the weight of the *new* one, so this
     layer's 0.9 is PyTorch's ``BatchNorm1d(momentum=0.1)``, its default. A
-    training batch needs at least two rows. Backward (training statistics):
+    training batch needs at least two values per feature. Backward (training statistics):
 
         dgamma = sum(dy * x_hat)      dbeta = sum(dy)
-        dx = gamma / (N sqrt(var + eps)) * (N dy - dbeta - x_hat * dgamma)
+        dx = gamma / (m sqrt(var + eps)) * (m dy - dbeta - x_hat * dgamma)
     """
 
     param_names = ("gamma", "beta")
     state_names = ("running_mean", "running_var")
+    copies_input = True
+    min_batch = 2
+    defaults = {"momentum": 0.9, "eps": 1e-5}
+    text_name = "bn"
 
     def __init__(self, n_features, momentum=0.9, eps=1e-5, dtype=np.float32):
         self.gamma = np.ones(n_features, dtype)
@@ -207,13 +360,41 @@ class BatchNorm(Layer):
         self.momentum = momentum
         self.eps = eps
 
+    @classmethod
+    def plan(cls, input_shape, momentum, eps):
+        if len(input_shape) not in (1, 3):
+            raise ValueError(f"BatchNorm needs vectors (F,) or feature maps (C, H, W), got {shape_text(input_shape)}")
+        if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
+            raise ValueError(f"BatchNorm momentum must be in [0, 1), got {momentum!r}")
+        if not (isinstance(eps, (int, float)) and eps > 0):
+            raise ValueError(f"BatchNorm eps must be > 0, got {eps!r}")
+        return tuple(input_shape), 2 * input_shape[0]
+
+    @classmethod
+    def from_config(cls, config, input_shape, rng, dtype):
+        return cls(input_shape[0], float(config["momentum"]), float(config["eps"]), dtype)
+
+    def get_config(self):
+        return {"momentum": self.momentum, "eps": self.eps}
+
+    def output_shape(self, input_shape):
+        shape = super().output_shape(input_shape)
+        if input_shape[0] != self.gamma.shape[0]:
+            raise ValueError(f"BatchNorm({self.gamma.shape[0]}) got {input_shape[0]} features/channels")
+        return shape
+
+    def _per_feature(self, v, ndim):
+        """A per-feature vector shaped to broadcast against x: (F,) or (C, 1, 1)."""
+        return v if ndim == 2 else v.reshape(-1, 1, 1)
+
     def forward(self, x, training=False):
+        axes = (0,) if x.ndim == 2 else (0, 2, 3)
         if training:
-            n = x.shape[0]
+            n = x.size // x.shape[1]  # values per feature
             if n < 2:
-                raise ValueError(f"batch normalisation needs at least 2 rows to train on, got {n}")
-            mean = x.mean(axis=0)
-            var = x.var(axis=0)
+                raise ValueError(f"batch normalisation needs at least 2 rows to train on, got {x.shape[0]}")
+            mean = x.mean(axis=axes)
+            var = x.var(axis=axes)
             m = self.momentum
             self.running_mean *= m
             self.running_mean += (1 - m) * mean
@@ -221,15 +402,19 @@ class BatchNorm(Layer):
             self.running_var += ((1 - m) * n / (n - 1)) * var
         else:
             mean, var = self.running_mean, self.running_var
+        self.axes = axes
         self.inv_std = 1.0 / np.sqrt(var + self.eps)
-        self.x_hat = (x - mean) * self.inv_std
-        return self.x_hat * self.gamma + self.beta
+        shaped = lambda v: self._per_feature(v, x.ndim)
+        self.x_hat = (x - shaped(mean)) * shaped(self.inv_std)
+        return self.x_hat * shaped(self.gamma) + shaped(self.beta)
 
     def backward(self, dout):
-        n = dout.shape[0]
-        np.sum(dout * self.x_hat, axis=0, out=self.dgamma)
-        np.sum(dout, axis=0, out=self.dbeta)
-        return (self.gamma * self.inv_std / n) * (n * dout - self.dbeta - self.x_hat * self.dgamma)
+        axes = self.axes
+        m = dout.size // dout.shape[1]
+        np.sum(dout * self.x_hat, axis=axes, out=self.dgamma)
+        np.sum(dout, axis=axes, out=self.dbeta)
+        shaped = lambda v: self._per_feature(v, dout.ndim)
+        return shaped(self.gamma * self.inv_std / m) * (m * dout - shaped(self.dbeta) - self.x_hat * shaped(self.dgamma))
 
     def __repr__(self):
         return f"BatchNorm({self.gamma.shape[0]})"

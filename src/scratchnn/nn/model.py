@@ -3,6 +3,11 @@
 Forward runs the layers in order; backward runs them in reverse, each turning
 dL/d(its output) into dL/d(its input), which is the chain rule one layer at a time.
 
+The model knows the shape of one example (``input_shape``, e.g. ``(784,)`` or
+``(1, 28, 28)``) and follows it through every layer when it is made, so layers
+that do not chain are refused at once, and ``output_size`` (the number of
+classes) is simply the last layer's output shape.
+
 All parameters live in one flat float vector, and every layer's ``W``, ``b``, ...
 is a view into it (likewise the gradients). An optimiser can then update the
 whole model with a handful of vectorised operations per step instead of a few
@@ -12,17 +17,44 @@ ones" is simply the slice ``params[:n_decayed]``.
 
 import numpy as np
 
-from .layers import Dense, Dropout, ReLU, BatchNorm
+from ..errors import ShapeError
+from .layers import Dense, shape_text
 
 
 class Sequential:
-    def __init__(self, layers):
+    def __init__(self, layers, input_shape=None):
+        """``layers`` built; ``input_shape`` per example, or None to read it off a
+        leading Dense layer (the only layer whose input size fixes the input)."""
         self.layers = list(layers)
         if not self.layers:
-            raise ValueError("a model needs at least one layer")
-        for i, layer in enumerate(self.layers):
-            layer.needs_input_grad = i > 0
+            raise ShapeError("a model needs at least one layer")
+        self.input_shape = self._known_input_shape() if input_shape is None else tuple(int(s) for s in input_shape)
+        self.shapes = [self.input_shape]  # the example shape before each layer, and after the last
+        for i, layer in enumerate(self.layers, 1):
+            try:
+                self.shapes.append(tuple(layer.output_shape(self.shapes[-1])))
+            except ValueError as exc:
+                raise ShapeError(f"layer {i} {layer!r} does not fit its input {shape_text(self.shapes[-1])}: "
+                                 f"{exc}") from None
+        if len(self.shapes[-1]) != 1:
+            raise ShapeError(f"the model's output {shape_text(self.shapes[-1])} is not a vector of class scores; "
+                             f"end it with Flatten and Dense")
         self._flatten_parameters()
+        # Backward stops at the first layer with parameters: nobody needs dL/dx there
+        # (and skipping it saves the largest matrix product of the backward pass).
+        trainable = [i for i, layer in enumerate(self.layers) if layer.param_names]
+        self._first_trainable = trainable[0] if trainable else len(self.layers)
+        for i, layer in enumerate(self.layers):
+            layer.needs_input_grad = i > self._first_trainable
+
+    def _known_input_shape(self):
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                return (layer.n_in,)
+            if not layer.keeps_shape:
+                break
+        raise ShapeError(f"cannot tell the input shape of {self!r}: its first layers do not fix it; "
+                         f"give input_shape, e.g. Sequential(layers, input_shape=(1, 28, 28))")
 
     def _flatten_parameters(self):
         slots = [(layer, name) for layer in self.layers for name in layer.param_names]
@@ -51,8 +83,34 @@ class Sequential:
     def dtype(self):
         return self.params.dtype
 
+    @property
+    def min_batch(self):
+        """The fewest examples a training batch may hold (2 with batch norm)."""
+        return max(layer.min_batch for layer in self.layers)
+
+    @property
+    def input_size(self):
+        """Numbers per example: the product of ``input_shape`` (784 for MNIST)."""
+        return int(np.prod(self.input_shape))
+
+    @property
+    def output_size(self):
+        """Number of outputs (classes) per example."""
+        return self.shapes[-1][0]
+
     def forward(self, x, training=False):
-        """Logits for the batch ``x`` (N, n_in). The result is a reused buffer."""
+        """Logits for the batch ``x`` (N, *input_shape). The result is a reused buffer.
+
+        A batch of the right size per example but another shape, such as
+        (N, 784) rows for a (1, 28, 28) input, is reshaped (a view, no copy).
+        """
+        if x.shape[1:] != self.input_shape:
+            x = x.reshape((x.shape[0],) + self.input_shape)
+        if not self.layers[0].copies_input:
+            # Layers may work in place on their input; the caller's batch is not theirs to change.
+            own = self._input_buffer = _reuse(getattr(self, "_input_buffer", None), x.shape, x.dtype)
+            np.copyto(own, x)
+            x = own
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
@@ -60,29 +118,34 @@ class Sequential:
     def backward(self, dlogits):
         """Backpropagate dL/dlogits through every layer, filling ``self.grads``."""
         grad = dlogits
-        for layer in reversed(self.layers):
+        for layer in reversed(self.layers[self._first_trainable :]):
             grad = layer.backward(grad)
 
     def predict_logits(self, x, batch_size=1000):
-        """Logits for any number of rows, computed in batches (evaluation mode)."""
-        n_out = self.output_size
-        out = np.empty((x.shape[0], n_out), self.dtype)
+        """Logits for any number of examples, computed in batches (evaluation mode).
+
+        ``x`` is (N, *input_shape) or any (N, ...) with as many numbers per example,
+        such as (N, 28, 28) images or (N, 784) rows for either kind of model.
+        """
+        x = self.as_batch(x)
+        out = np.empty((x.shape[0], self.output_size), self.dtype)
         for start in range(0, x.shape[0], batch_size):
             batch = np.asarray(x[start : start + batch_size], dtype=self.dtype)
             out[start : start + batch_size] = self.forward(batch, training=False)
         return out
 
     def predict(self, x, batch_size=1000):
-        """Predicted class index for each row of ``x``."""
+        """Predicted class index for each example of ``x``."""
         return self.predict_logits(x, batch_size).argmax(axis=1)
 
-    @property
-    def input_size(self):
-        return next(layer.n_in for layer in self.layers if isinstance(layer, Dense))
-
-    @property
-    def output_size(self):
-        return next(layer.n_out for layer in reversed(self.layers) if isinstance(layer, Dense))
+    def as_batch(self, x):
+        """``x`` as (N, *input_shape), or a ShapeError saying why it does not fit."""
+        x = np.asarray(x)
+        if x.ndim < 1 or int(np.prod(x.shape[1:])) != self.input_size or (x.ndim == 1 and self.input_size != 1):
+            raise ShapeError(f"input of shape {shape_text(x.shape)} does not fit the model: it takes examples of "
+                             f"shape {shape_text(self.input_shape)} ({self.input_size} numbers each), "
+                             f"as (N, {', '.join(map(str, self.input_shape))})")
+        return x.reshape((x.shape[0],) + self.input_shape)
 
     def state_arrays(self):
         """Every array that defines the model (parameters and running statistics), by name."""
@@ -109,25 +172,22 @@ class Sequential:
         return "Sequential(" + ", ".join(map(repr, self.layers)) + ")"
 
 
+def _reuse(buf, shape, dtype):
+    return buf if buf is not None and buf.shape == shape and buf.dtype == dtype else np.empty(shape, dtype)
+
+
 def build_mlp(sizes, seed=0, dropout=0.0, batch_norm=False, dtype=np.float32):
     """A multilayer perceptron: Dense layers of ``sizes``, ReLU between them.
 
     ``sizes`` = (784, 128, 64, 10) gives Dense(784,128) ReLU Dense(128,64) ReLU
     Dense(64,10): the last layer emits logits for the softmax-cross-entropy loss.
     With ``batch_norm``, BatchNorm sits between each hidden Dense and its ReLU;
-    with ``dropout`` > 0, Dropout follows each hidden ReLU.
+    with ``dropout`` > 0, Dropout follows each hidden ReLU. A shorthand for
+    :func:`scratchnn.nn.architecture.build_model` with :func:`mlp_specs`.
     """
+    from .architecture import build_model, mlp_specs
+
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(f"layer sizes must be at least two positive integers, got {sizes}")
-    rng = np.random.default_rng(seed)
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(Dense(n_in, n_out, rng, dtype))
-        if i < len(sizes) - 2:
-            if batch_norm:
-                layers.append(BatchNorm(n_out, dtype=dtype))
-            layers.append(ReLU())
-            if dropout > 0:
-                layers.append(Dropout(dropout, rng))
-    return Sequential(layers)
+    return build_model(mlp_specs(sizes, dropout, batch_norm), (sizes[0],), seed, dtype)

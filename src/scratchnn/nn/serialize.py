@@ -4,6 +4,12 @@ A model file holds one array per parameter or running statistic, and one string
 ``__model__`` with the architecture (and whatever metadata the caller adds, such
 as the training configuration) as JSON. No pickle: loading uses
 ``allow_pickle=False``, so opening a model file can never run code.
+
+Format 2 (written now) describes the model as its input shape and the list of
+layer specs that :func:`scratchnn.nn.architecture.build_model` reads, so the
+description is checked (layers chain, sizes fit in memory) before any array is
+allocated. Format 1 (MLPs written before convolutions existed; each layer
+listed its own sizes) still loads: it is translated to format 2 first.
 """
 
 import json
@@ -12,49 +18,53 @@ import zipfile
 import numpy as np
 
 from ..atomic import atomic_open
-from ..errors import ModelFileError
-from .layers import BatchNorm, Dense, Dropout, ReLU
-from .model import Sequential
+from ..errors import ModelFileError, ScratchnnError
+from .architecture import build_model, model_specs
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_KEY = "__model__"
 
 
-def layer_spec(layer):
-    """A JSON-able description of one layer (without its arrays)."""
-    if isinstance(layer, Dense):
-        return {"type": "Dense", "n_in": layer.n_in, "n_out": layer.n_out}
-    if isinstance(layer, ReLU):
-        return {"type": "ReLU"}
-    if isinstance(layer, Dropout):
-        return {"type": "Dropout", "p": layer.p}
-    if isinstance(layer, BatchNorm):
-        return {"type": "BatchNorm", "n_features": int(layer.gamma.shape[0]),
-                "momentum": layer.momentum, "eps": layer.eps}
-    raise TypeError(f"cannot describe layer {layer!r}")
-
-
-def build_layer(spec, dtype):
-    kind = spec.get("type")
-    if kind == "Dense":
-        return Dense(int(spec["n_in"]), int(spec["n_out"]), np.random.default_rng(0), dtype)
-    if kind == "ReLU":
-        return ReLU()
-    if kind == "Dropout":
-        return Dropout(float(spec["p"]))
-    if kind == "BatchNorm":
-        return BatchNorm(int(spec["n_features"]), spec["momentum"], spec["eps"], dtype)
-    raise ValueError(f"unknown layer type {kind!r}")
-
-
 def model_spec(model):
-    return {"format": FORMAT_VERSION, "dtype": str(model.dtype),
-            "layers": [layer_spec(layer) for layer in model.layers]}
+    """The JSON-able description of ``model`` (without its arrays)."""
+    return {"format": FORMAT_VERSION, "dtype": str(model.dtype), "input_shape": list(model.input_shape),
+            "layers": model_specs(model)}
+
+
+def upgrade_spec(spec):
+    """A format-1 description (an MLP whose layers list their sizes) as format 2."""
+    layers, input_shape = [], None
+    for layer in spec["layers"]:
+        layer = dict(layer)
+        kind = layer.get("type")
+        if kind == "Dense":
+            if input_shape is None:
+                input_shape = [int(layer["n_in"])]
+            layers.append({"type": "Dense", "units": int(layer["n_out"])})
+        elif kind == "BatchNorm":
+            layers.append({"type": "BatchNorm", "momentum": layer["momentum"], "eps": layer["eps"]})
+        else:
+            layers.append(layer)
+    if input_shape is None:
+        raise ValueError("a format-1 model needs a Dense layer")
+    return {"format": FORMAT_VERSION, "dtype": spec.get("dtype", "float32"), "input_shape": input_shape,
+            "layers": layers}
 
 
 def model_from_spec(spec):
+    """The model a description (format 1 or 2) describes, with fresh weights.
+
+    Raises ValueError (or a ScratchnnError) for a description that does not work.
+    """
+    version = spec.get("format")
+    if version == 1:
+        spec = upgrade_spec(spec)
+    elif version != FORMAT_VERSION:
+        raise ValueError(f"format {version!r}, expected 1 or {FORMAT_VERSION}")
     dtype = np.dtype(spec.get("dtype", "float32"))
-    return Sequential([build_layer(layer, dtype) for layer in spec["layers"]])
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype {dtype}, expected float32 or float64")
+    return build_model(spec["layers"], spec["input_shape"], seed=0, dtype=dtype)
 
 
 def save_model(path, model, metadata=None):
@@ -67,7 +77,7 @@ def save_model(path, model, metadata=None):
 
 
 def load_model(path):
-    """Read a model file written by :func:`save_model`.
+    """Read a model file written by :func:`save_model` (format 1 or 2).
 
     Returns ``(model, metadata)``. Raises :class:`ModelFileError` naming the file
     for anything that is not a valid scratchnn model.
@@ -83,10 +93,8 @@ def load_model(path):
         raise ModelFileError(f"{path}: not a scratchnn model (no {META_KEY} entry)")
     try:
         meta = json.loads(str(arrays.pop(META_KEY)))
-        if meta["model"].get("format") != FORMAT_VERSION:
-            raise ValueError(f"format {meta['model'].get('format')}, expected {FORMAT_VERSION}")
         model = model_from_spec(meta["model"])
         model.load_state_arrays(arrays)
-    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, json.JSONDecodeError, ScratchnnError) as exc:
         raise ModelFileError(f"{path}: model description does not fit its arrays ({exc})") from None
     return model, meta.get("metadata", {})

@@ -1,6 +1,7 @@
-"""Turning the compact uint8 dataset into float batches.
+"""Turning the compact uint8 dataset (or any float features) into float batches.
 
-The images stay uint8 (one byte a pixel, 47 MB for MNIST's training set) and
+Batches are rows (N, features) whatever the example shape; the model reshapes
+them to its input shape (a view, no copy). The images stay uint8 (one byte a pixel, 47 MB for MNIST's training set) and
 each batch is gathered and scaled to [0, 1] float32 only when it is used: four
 times less memory than a float32 copy, and no second copy per epoch when the
 order is reshuffled (only the index array is shuffled).
@@ -8,7 +9,7 @@ order is reshuffled (only the index array is shuffled).
 
 import numpy as np
 
-from ..data.datasets import scale_pixels
+from ..data.datasets import as_model_input
 
 
 class BatchSampler:
@@ -24,8 +25,9 @@ class BatchSampler:
     reshuffled every epoch, so a different row is left out each time.
     """
 
-    def __init__(self, images_u8, labels, indices, batch_size=None, dtype=np.float32, min_batch=1):
-        self.images = images_u8.reshape(images_u8.shape[0], -1)
+    def __init__(self, images, labels, indices, batch_size=None, dtype=np.float32, min_batch=1):
+        # uint8 images are scaled by 1/255 per batch; float arrays of any example shape are used as they are.
+        self.images = images.reshape(images.shape[0], -1)
         # As the index type once (480 kB for MNIST), not per batch: the loss indexes with them.
         self.labels = np.asarray(labels).astype(np.intp)
         self.indices = np.asarray(indices)
@@ -47,7 +49,7 @@ class BatchSampler:
         """Yield the batches of one epoch; ``rng`` shuffles (ignored for full batch)."""
         if self.full_batch:
             if self._full is None:
-                self._full = (scale_pixels(self.images[self.indices], dtype=self.dtype),
+                self._full = (as_model_input(self.images[self.indices], dtype=self.dtype),
                               self.labels[self.indices])
             yield self._full
             return
@@ -61,4 +63,4 @@ class BatchSampler:
             buf = buffers.get(len(rows))
             if buf is None:
                 buf = buffers[len(rows)] = np.empty((len(rows), self.images.shape[1]), self.dtype)
-            yield scale_pixels(self.images[rows], out=buf, dtype=self.dtype), self.labels[rows]
+            yield as_model_input(self.images[rows], out=buf, dtype=self.dtype), self.labels[rows]

@@ -20,12 +20,17 @@ ONLY_WITH = {
     "min_lr": (lambda c: c.schedule == "cosine", "--schedule cosine"),
     "monitor": (lambda c: c.early_stopping > 0, "--early-stopping"),
 }
+from ..nn.architecture import mlp_specs, normalize_spec, parse_architecture
 
 
 @dataclass
 class TrainConfig:
     """A training run's settings. The defaults are the classic system:
     784-128-64-10, full-batch vanilla gradient descent, 120 epochs.
+
+    ``architecture`` (a list of layer specs, or the ``--arch`` text form, see
+    :mod:`scratchnn.nn.architecture`) describes any network; when it is None,
+    ``layers`` (with ``dropout`` and ``batch_norm``) is the MLP shorthand.
 
     ``batch_size`` 0 means the whole training split in one batch (one update per
     epoch). ``validation_size`` images are held out of the training set (seeded)
@@ -35,6 +40,7 @@ class TrainConfig:
 
     dataset: str = "mnist"
     layers: tuple = (784, 128, 64, 10)
+    architecture: list | None = None
     epochs: int = 120
     batch_size: int = 0
     optimizer: str = "sgd"
@@ -70,6 +76,11 @@ class TrainConfig:
             raise ConfigError(f"layers must be whole-number sizes like 784,128,64,10; got {self.layers!r}") from None
         if self.weight_decay is None:
             self.weight_decay = ADAMW_WEIGHT_DECAY if self.optimizer == "adamw" else 0.0
+        if isinstance(self.architecture, str):
+            self.architecture = parse_architecture(self.architecture)
+        elif self.architecture is not None:
+            self.architecture = [normalize_spec(spec, f"architecture layer {i}")
+                                 for i, spec in enumerate(self.architecture, 1)]
         self.validate()
 
     def validate(self):
@@ -84,6 +95,9 @@ class TrainConfig:
 
         need(len(self.layers) >= 2 and min(self.layers) >= 1,
              f"layers must be at least two positive sizes like 784,128,64,10; got {self.layers}")
+        need(self.architecture is None or (self.architecture and not self.dropout and not self.batch_norm),
+             "dropout and batch norm settings shape the --layers MLP; with an architecture, write them as "
+             "layers (dropout0.25, bn) instead")
         need(not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
              "--nesterov needs --optimizer sgd and --momentum > 0")
         need(self.momentum == 0 or self.optimizer == "sgd", "--momentum applies to --optimizer sgd only")
@@ -101,6 +115,12 @@ class TrainConfig:
         # The schedule checks how its own settings fit together (e.g. --min-lr <= --lr).
         LRSchedule(self.lr, self.schedule, self.epochs, self.step_size, self.gamma, self.min_lr,
                    self.warmup_epochs)
+
+    def model_specs(self):
+        """The layer specs of the network: ``architecture``, or the MLP ``layers`` describe."""
+        if self.architecture is not None:
+            return [dict(spec) for spec in self.architecture]
+        return mlp_specs(self.layers, self.dropout, self.batch_norm)
 
     def to_dict(self):
         d = asdict(self)

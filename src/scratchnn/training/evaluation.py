@@ -5,24 +5,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..nn.losses import SoftmaxCrossEntropy
-from ..data.datasets import scale_pixels
+from ..data.datasets import as_model_input
 
 
-def evaluate(model, images_u8, labels, batch_size=1000):
-    """Mean cross-entropy loss and accuracy over all rows (evaluation mode).
+def evaluate(model, images, labels, batch_size=1000):
+    """Mean cross-entropy loss and accuracy over all examples (evaluation mode).
+
+    ``images`` are uint8 pixels (scaled by 1/255) or float arrays used as they
+    are, of any example shape with as many numbers as the model's input.
 
     Works batch by batch so memory stays flat whatever the split's size.
     """
     loss_fn = SoftmaxCrossEntropy()
-    n = images_u8.shape[0]
+    n = images.shape[0]
     total_loss = 0.0
     correct = 0
     buf = None
     for start in range(0, n, batch_size):
-        chunk = images_u8[start : start + batch_size]
-        # One float buffer for every full chunk; scale_pixels makes a new one for the last, shorter chunk.
+        chunk = images[start : start + batch_size]
+        # One float buffer for every full chunk; as_model_input makes a new one for the last, shorter chunk.
         reuse = buf if buf is not None and len(buf) == len(chunk) else None
-        x = buf = scale_pixels(chunk, out=reuse, dtype=model.dtype)
+        x = buf = as_model_input(chunk, out=reuse, dtype=model.dtype)
         y = labels[start : start + batch_size].astype(np.intp)
         logits = model.forward(x, training=False)
         correct += int((logits.argmax(axis=1) == y).sum())

@@ -18,7 +18,7 @@ from ..data.datasets import scale_pixels
 from ..errors import ConfigError, DivergenceError, ModelFileError
 from ..nn.layers import ReLU
 from ..nn.losses import SoftmaxCrossEntropy
-from ..nn.model import build_mlp
+from ..nn.architecture import build_model, input_shape_for
 from ..nn.optimizers import make_optimizer
 from .batches import BatchSampler
 from .checkpoint import load_checkpoint, prefixed, save_checkpoint, unprefixed
@@ -71,17 +71,22 @@ class Trainer:
         self.log = log or (lambda line: None)
         self.progress = progress
         dtype = np.dtype(config.dtype)
-        n_pixels = int(np.prod(dataset.train.images.shape[1:]))
-        if config.layers[0] != n_pixels:
-            raise ConfigError(f"the first layer size must be {n_pixels} (pixels per {dataset.name} image), "
-                              f"got {config.layers[0]}")
+        example_shape = dataset.train.images.shape[1:]
+        n_pixels = int(np.prod(example_shape))
         n_classes = len(dataset.class_names)
-        if config.layers[-1] != n_classes:
-            raise ConfigError(f"the last layer size must be {n_classes} ({dataset.name} classes), "
-                              f"got {config.layers[-1]}")
-
-        self.model = build_mlp(config.layers, seed=config.seed, dropout=config.dropout,
-                               batch_norm=config.batch_norm, dtype=dtype.type)
+        specs = config.model_specs()
+        if config.architecture is None:
+            if config.layers[0] != n_pixels:
+                raise ConfigError(f"the first layer size must be {n_pixels} (pixels per {dataset.name} image), "
+                                  f"got {config.layers[0]}")
+            if config.layers[-1] != n_classes:
+                raise ConfigError(f"the last layer size must be {n_classes} ({dataset.name} classes), "
+                                  f"got {config.layers[-1]}")
+        # Checked layer by layer (shapes, memory) before anything is allocated.
+        self.model = build_model(specs, input_shape_for(specs, example_shape), config.seed, dtype.type)
+        if self.model.output_size != n_classes:
+            raise ConfigError(f"the network gives {self.model.output_size} outputs; {dataset.name} has "
+                              f"{n_classes} classes, so the last layer must be dense{n_classes}")
         self.loss_fn = SoftmaxCrossEntropy()
         self.optimizer = make_optimizer(config.optimizer, config.lr, config.momentum,
                                         config.nesterov, config.weight_decay)
@@ -90,7 +95,7 @@ class Trainer:
         self.val_images = dataset.train.images[self.val_idx]
         self.val_labels = dataset.train.labels[self.val_idx]
         self.sampler = BatchSampler(dataset.train.images, dataset.train.labels, train_idx,
-                                    config.batch_size, dtype.type, min_batch=2 if config.batch_norm else 1)
+                                    config.batch_size, dtype.type, min_batch=self.model.min_batch)
         self.schedule = LRSchedule(config.lr, config.schedule, config.epochs, config.step_size,
                                    config.gamma, config.min_lr, config.warmup_epochs,
                                    steps_per_epoch=len(self.sampler))

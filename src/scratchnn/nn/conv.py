@@ -1,0 +1,277 @@
+"""Layers for images: convolution and pooling over feature maps (N, C, H, W).
+
+Shapes follow PyTorch's NCHW convention at every layer boundary. In memory,
+though, these layers keep their outputs channels-last (N, H, W, C): the array
+handed on is an NCHW *view* of an NHWC buffer. That is the layout in which a
+convolution is one matrix product with no transposes: every output pixel is a
+row, every channel a column, and a window of the input is a run of whole pixel
+rows. Numpy works through the strides, so a reader can treat every array as
+plain NCHW.
+
+Convolution as a matrix product ("im2col"): the K = KH*KW*C_in input values
+under each of the M = N*OH*OW window positions are copied into a row of a
+matrix ``cols`` (M, K), and then ``y = cols W + b`` with W (K, C_out), one
+large BLAS product per layer for the whole batch. The copying is done by one
+strided view of the input (``as_strided``): no Python loop over examples,
+channels or pixels; where a loop remains it runs over the KH*KW kernel offsets.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .init import he_normal
+from .layers import REQUIRED, Layer, non_negative_int, positive_int, shape_text
+
+
+def _feature_maps(name, input_shape):
+    if len(input_shape) != 3:
+        raise ValueError(f"{name} needs feature maps (C, H, W) per example, got {shape_text(input_shape)}")
+    return input_shape
+
+
+def _windows(name, size, stride, padding, height, width):
+    """Output height and width of sliding a size x size window, or a ValueError."""
+    h, w = height + 2 * padding - size, width + 2 * padding - size
+    if h < 0 or w < 0:
+        raise ValueError(f"{name}'s {size}x{size} window is larger than its "
+                         f"{'padded ' if padding else ''}input of {height + 2 * padding}x{width + 2 * padding}")
+    return h // stride + 1, w // stride + 1
+
+
+def channels_last(x):
+    """The (N, H, W, C) view of an (N, C, H, W) array (free: only strides change)."""
+    return x.transpose(0, 2, 3, 1)
+
+
+def window_view(x_nhwc, size, stride, out_h, out_w):
+    """All size x size windows of an (N, H, W, C) array as a view (N, OH, OW, size, size, C).
+
+    ``view[n, i, j, a, b, c] = x[n, i*stride + a, j*stride + b, c]``; no copy is made.
+    """
+    sn, sh, sw, sc = x_nhwc.strides
+    n, _, _, c = x_nhwc.shape
+    return as_strided(x_nhwc, (n, out_h, out_w, size, size, c), (sn, sh * stride, sw * stride, sh, sw, sc),
+                      writeable=False)
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as in every deep-learning library).
+
+    For input x (N, C_in, H, W), weights W (KH, KW, C_in, C_out), bias b (C_out,),
+    stride s and zero padding p (x padded by p on every side):
+
+        y[n, o, i, j] = b[o] + sum over (a, b', c) of x[n, c, i*s + a, j*s + b'] * W[a, b', c, o]
+
+    with output size OH = (H + 2p - KH) // s + 1 (likewise OW). Written as a
+    matrix product, ``Y = cols W + b`` with ``cols`` (N*OH*OW, KH*KW*C_in) the
+    windows laid out as rows, the chain rule gives the Dense layer's rules:
+
+        dL/dW = cols^T dY      dL/db = sum of dY's rows      dL/dcols = dY W^T
+
+    and dL/dx adds each row of dL/dcols back onto the window it was copied from
+    ("col2im"). Spec: ``{"type": "Conv2D", "filters": 32, "kernel": 3,
+    "stride": 1, "padding": 0}``; C_in is taken from the input.
+    """
+
+    param_names = ("W", "b")
+    decayed_params = ("W",)
+    copies_input = True
+    keeps_shape = False
+    defaults = {"filters": REQUIRED, "kernel": 3, "stride": 1, "padding": 0}
+    text_name, text_number = "conv", "filters"
+    text_letters = {"k": "kernel", "s": "stride", "p": "padding"}
+
+    def __init__(self, in_channels, filters, kernel=3, stride=1, padding=0, rng=None, dtype=np.float32):
+        rng = np.random.default_rng() if rng is None else rng
+        self.kernel, self.stride, self.padding = int(kernel), int(stride), int(padding)
+        fan_in = self.kernel * self.kernel * in_channels
+        self.W = he_normal(fan_in, filters, rng, dtype).reshape(self.kernel, self.kernel, in_channels, filters)
+        self.b = np.zeros(filters, dtype)
+        self.dW = np.zeros_like(self.W)
+        self.db = np.zeros_like(self.b)
+
+    @classmethod
+    def plan(cls, input_shape, filters, kernel, stride, padding):
+        filters, kernel = positive_int("filters", filters), positive_int("kernel", kernel)
+        stride, padding = positive_int("stride", stride), non_negative_int("padding", padding)
+        c, h, w = _feature_maps("Conv2D", input_shape)
+        out_h, out_w = _windows("Conv2D", kernel, stride, padding, h, w)
+        return (filters, out_h, out_w), kernel * kernel * c * filters + filters
+
+    @classmethod
+    def from_config(cls, config, input_shape, rng, dtype):
+        return cls(input_shape[0], int(config["filters"]), int(config["kernel"]), int(config["stride"]),
+                   int(config["padding"]), rng, dtype)
+
+    def get_config(self):
+        return {"filters": self.filters, "kernel": self.kernel, "stride": self.stride, "padding": self.padding}
+
+    def output_shape(self, input_shape):
+        shape = super().output_shape(input_shape)
+        if input_shape[0] != self.in_channels:
+            raise ValueError(f"{self!r} takes {self.in_channels} input channels, got {input_shape[0]}")
+        return shape
+
+    @property
+    def in_channels(self):
+        return self.W.shape[2]
+
+    @property
+    def filters(self):
+        return self.W.shape[3]
+
+    def forward(self, x, training=False):
+        n, _, h, w = x.shape
+        k, s, p = self.kernel, self.stride, self.padding
+        out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        x_nhwc = channels_last(x)
+        if p:
+            # Zero borders, written once when the buffer is made; only the middle changes.
+            padded = self._buffer("_padded", (n, h + 2 * p, w + 2 * p, self.in_channels), x.dtype, fill=0)
+            padded[:, p : p + h, p : p + w] = x_nhwc
+            x_nhwc = padded
+        rows, depth = n * out_h * out_w, k * k * self.in_channels
+        cols = self._buffer("_cols", (n, out_h, out_w, k, k, self.in_channels), x.dtype)
+        np.copyto(cols, window_view(x_nhwc, k, s, out_h, out_w))
+        self.cols = cols.reshape(rows, depth)
+        y = self._buffer("_y", (rows, self.filters), self.W.dtype)
+        np.matmul(self.cols, self.W.reshape(depth, self.filters), out=y)
+        y += self.b
+        self.x_shape = x.shape
+        return y.reshape(n, out_h, out_w, self.filters).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        n, _, out_h, out_w = dout.shape
+        # dY as a (rows, C_out) matrix: free when dout is an NCHW view of NHWC memory.
+        dy = np.ascontiguousarray(channels_last(dout)).reshape(-1, self.filters)
+        depth = self.cols.shape[1]
+        np.matmul(self.cols.T, dy, out=self.dW.reshape(depth, self.filters))
+        ones = self._buffer("_ones", (dy.shape[0],), dy.dtype, fill=1)
+        np.matmul(ones, dy, out=self.db)
+        if not self.needs_input_grad:
+            return None
+        dcols = self._buffer("_dcols", self.cols.shape, self.W.dtype)
+        np.matmul(dy, self.W.reshape(depth, self.filters).T, out=dcols)
+        dcols = dcols.reshape(n, out_h, out_w, self.kernel, self.kernel, self.in_channels)
+        # col2im: each window's gradient goes back where the window came from;
+        # windows overlap, so add, one kernel offset (a, b) at a time.
+        _, _, h, w = self.x_shape
+        k, s, p = self.kernel, self.stride, self.padding
+        dx = self._buffer("_dx", (n, h + 2 * p, w + 2 * p, self.in_channels), self.W.dtype)
+        dx[...] = 0
+        for a in range(k):
+            for b in range(k):
+                dx[:, a : a + s * out_h : s, b : b + s * out_w : s] += dcols[:, :, :, a, b]
+        return dx[:, p : p + h, p : p + w].transpose(0, 3, 1, 2)
+
+    def __repr__(self):
+        return (f"Conv2D({self.in_channels}, {self.filters}, kernel={self.kernel}, stride={self.stride}, "
+                f"padding={self.padding})")
+
+
+class _Pool2D(Layer):
+    """Shared parts of the pooling layers: a size x size window moved by ``stride``."""
+
+    copies_input = True
+    keeps_shape = False
+    defaults = {"size": 2, "stride": None}
+    text_number = "size"
+    text_letters = {"s": "stride"}
+
+    def __init__(self, size=2, stride=None):
+        self.size = positive_int("size", size)
+        self.stride = self.size if stride is None else positive_int("stride", stride)
+
+    @classmethod
+    def plan(cls, input_shape, size, stride):
+        size = positive_int("size", size)
+        stride = size if stride is None else positive_int("stride", stride)
+        c, h, w = _feature_maps(cls.__name__, input_shape)
+        return (c,) + _windows(cls.__name__, size, stride, 0, h, w), 0
+
+    def get_config(self):
+        return {"size": self.size, "stride": self.stride}
+
+    def _offsets(self, x_nhwc, out_h, out_w):
+        """(a, b, view): for each window offset, the input values at that offset of every window."""
+        s = self.stride
+        for a in range(self.size):
+            for b in range(self.size):
+                yield a, b, x_nhwc[:, a : a + s * out_h : s, b : b + s * out_w : s]
+
+    def _shapes(self, x):
+        n, c, h, w = x.shape
+        out_h, out_w = (h - self.size) // self.stride + 1, (w - self.size) // self.stride + 1
+        return n, c, h, w, out_h, out_w
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.size}, stride={self.stride})"
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling: ``y[n, c, i, j] = max over (a, b) of x[n, c, i*s + a, j*s + b]``.
+
+    The gradient goes to the input that was the maximum (the first one, on ties)
+    and nowhere else: ``dL/dx[window's argmax] += dL/dy``. Spec:
+    ``{"type": "MaxPool2D", "size": 2, "stride": null}`` (stride null = size).
+    """
+
+    text_name = "maxpool"
+
+    def forward(self, x, training=False):
+        n, c, h, w, out_h, out_w = self._shapes(x)
+        y = self._buffer("_y", (n, out_h, out_w, c), x.dtype)
+        # Which offset holds each window's maximum, for backward.
+        self.argmax = self._buffer("_argmax", y.shape, np.uint8 if self.size <= 15 else np.intp)
+        bigger = self._buffer("_bigger", y.shape, bool)
+        for index, (a, b, window_values) in enumerate(self._offsets(channels_last(x), out_h, out_w)):
+            if index == 0:
+                np.copyto(y, window_values)
+                self.argmax[...] = 0
+                continue
+            np.greater(window_values, y, out=bigger)
+            np.copyto(y, window_values, where=bigger)
+            np.copyto(self.argmax, index, where=bigger)
+        self.x_shape = x.shape
+        return y.transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        n, c, h, w = self.x_shape
+        dy = channels_last(dout)
+        dx = self._buffer("_dx", (n, h, w, c), dout.dtype)
+        dx[...] = 0
+        is_max = self._buffer("_is_max", self.argmax.shape, bool)
+        term = self._buffer("_term", self.argmax.shape, dout.dtype)
+        for index, (a, b, dx_values) in enumerate(self._offsets(dx, *self.argmax.shape[1:3])):
+            np.equal(self.argmax, index, out=is_max)
+            np.multiply(dy, is_max, out=term)
+            dx_values += term
+        return dx.transpose(0, 3, 1, 2)
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling: ``y[n, c, i, j] = mean over (a, b) of x[n, c, i*s + a, j*s + b]``.
+
+    Every input in a window gets an equal share: ``dL/dx[window] += dL/dy / size^2``.
+    """
+
+    text_name = "avgpool"
+
+    def forward(self, x, training=False):
+        n, c, h, w, out_h, out_w = self._shapes(x)
+        y = self._buffer("_y", (n, out_h, out_w, c), x.dtype)
+        y[...] = 0
+        for _, _, window_values in self._offsets(channels_last(x), out_h, out_w):
+            y += window_values
+        y *= 1.0 / (self.size * self.size)
+        self.x_shape = x.shape
+        return y.transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        n, c, h, w = self.x_shape
+        share = channels_last(dout) * (1.0 / (self.size * self.size))
+        dx = self._buffer("_dx", (n, h, w, c), dout.dtype)
+        dx[...] = 0
+        for _, _, dx_values in self._offsets(dx, *share.shape[1:3]):
+            dx_values += share
+        return dx.transpose(0, 3, 1, 2)
