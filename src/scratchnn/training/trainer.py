@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.datasets import scale_pixels
+from ..data.datasets import as_model_input
 from ..errors import ConfigError, DivergenceError, ModelFileError
 from ..nn.layers import ReLU
 from ..nn.losses import SoftmaxCrossEntropy
@@ -186,7 +186,7 @@ class Trainer:
             return
         # The last batch may be small: confirm on up to 256 training images.
         probe = self.sampler.images[self.sampler.indices[:256]]
-        self.model.forward(scale_pixels(probe, dtype=self.model.dtype), training=False)
+        self.model.forward(as_model_input(probe, dtype=self.model.dtype), training=False)
         dead = [i for i, layer in relus if not layer.any_active()]
         if dead:
             self._diverged(f"the end of epoch {epoch}",
