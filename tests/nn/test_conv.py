@@ -95,7 +95,7 @@ def test_batchnorm_over_feature_map_channels():
     y = layer.forward(x.copy(), training=True)
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-9)
     np.testing.assert_allclose(y.std(axis=(0, 2, 3)), 1, atol=1e-3)
-    np.testing.assert_allclose(layer.running_var, x.var(axis=(0, 2, 3)))
+    np.testing.assert_allclose(layer.running_var, x.var(axis=(0, 2, 3), ddof=1))  # unbiased, over N*H*W
     layer.gamma[...] = rng.standard_normal(3)
     layer.beta[...] = rng.standard_normal(3)
     check_layer(layer, x)
