@@ -135,7 +135,7 @@ def test_resume_refuses_changed_settings_and_missing_checkpoints(tmp_path, capsy
     code, _, err = run_cli(["train", "--resume", str(tmp_path), "--lr", "0.1", "--batch-size", "3"], capsys)
     assert code == 2 and "only --epochs may change, not --batch-size, --lr" in err
     code, _, err = run_cli(["train", "--resume", str(tmp_path)], capsys)
-    assert code == 2 and "checkpoint.npz: no checkpoint to resume from" in err
+    assert code == 2 and "not a run folder (it has neither checkpoint.npz nor config.json)" in err
 
 
 def test_evaluate_reports_bad_model_files_cleanly(tmp_path, capsys):
@@ -288,3 +288,75 @@ def test_layers_flag_replaces_a_presets_architecture():
         pytest.skip("no preset with an architecture")
     config = config_from_args(build_parser().parse_args(["train", "--preset", preset, "--layers", "784,20,10"]))
     assert config.architecture is None and config.layers == (784, 20, 10)
+
+
+# -- run folders and resuming --------------------------------------------------
+
+@pytest.mark.parametrize("extra, named", [
+    (["--preset", "mlp"], "--preset"), (["--name", "other"], "--name"), (["--output-dir", "elsewhere"], "--output-dir"),
+    (["--overwrite"], "--overwrite"),
+])
+def test_resume_refuses_options_it_would_ignore(tmp_path, capsys, extra, named):
+    code, _, err = run_cli(["train", "--resume", str(tmp_path), *extra], capsys)
+    assert code == 2 and f"only --epochs may change, not {named}" in err
+
+
+def test_resume_refuses_fewer_epochs_and_records_more_in_config_json(tmp_path, shared_data, capsys):
+    args = ["--data-dir", str(shared_data), "--no-download", "--quiet"]
+    code, _, err = run_cli(["train", *QUICK, "--epochs", "1", "--output-dir", str(tmp_path), "--name", "r", *args],
+                           capsys)
+    assert code == 0, err
+    (tmp_path / "r" / ".metrics.json.k1ll3d.tmp").write_text("left by a killed writer")
+    code, _, err = run_cli(["train", "--resume", str(tmp_path / "r"), "--epochs", "2", *args], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["epochs"] == 2
+    assert len(json.loads((tmp_path / "r" / "metrics.json").read_text())) == 2
+    assert not list((tmp_path / "r").glob(".*.tmp"))
+    code, _, err = run_cli(["train", "--resume", str(tmp_path / "r"), "--epochs", "1", *args], capsys)
+    assert code == 2 and "--epochs 1 is fewer than the 2 epochs this run has already trained" in err
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path, shared_data, capsys):
+    run_dir = tmp_path / "early"
+    run_dir.mkdir()
+    config = config_from_args(build_parser().parse_args(["train", *QUICK, "--epochs", "1"]))
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict()))
+    code, out, err = run_cli(["train", "--resume", str(run_dir), "--data-dir", str(shared_data), "--no-download",
+                              "--no-plots"], capsys)
+    assert code == 0, err
+    assert "has no checkpoint yet: starting it from epoch 1" in out and (run_dir / "model.npz").exists()
+
+
+def test_a_second_training_of_the_same_folder_is_refused(tmp_path, capsys):
+    from scratchnn.training.run_folder import open_new_run
+
+    with open_new_run(tmp_path, "busy"):
+        code, _, err = run_cli(["train", "--output-dir", str(tmp_path), "--name", "busy", "--overwrite"], capsys)
+    assert code == 2 and f"run folder {tmp_path / 'busy'} is in use by process {os.getpid()}" in err
+
+
+def _no_data(*args, **kwargs):
+    raise AssertionError("the data must not be loaded when the run folder cannot be written")
+
+
+@pytest.mark.parametrize("where", ["a file as --output-dir", "a name too long"])
+def test_os_errors_are_one_line_before_any_data_is_loaded(tmp_path, capsys, monkeypatch, where):
+    monkeypatch.setattr("scratchnn.cli._load", _no_data)
+    (tmp_path / "file").write_text("x")
+    args = (["--output-dir", str(tmp_path / "file"), "--name", "r"] if where.startswith("a file")
+            else ["--output-dir", str(tmp_path), "--name", "n" * 300])
+    code, _, err = run_cli(["train", *args], capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("scratchnn train: error: ")
+    assert "Traceback" not in err
+
+
+def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr("scratchnn.atomic.atomic_write_text", full)
+    monkeypatch.setattr("scratchnn.cli._load", _no_data)
+    code, _, err = run_cli(["train", "--output-dir", str(tmp_path), "--name", "r"], capsys)
+    assert code == 2 and err == f"scratchnn train: error: {tmp_path / 'r' / 'config.json'}: No space left on device\n"

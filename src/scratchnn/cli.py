@@ -82,7 +82,7 @@ def build_parser():
 
     train = sub.add_parser("train", help="train a network and save model, metrics and plots",
                            description="Train a network. Flags override the chosen preset.")
-    train.add_argument("--preset", choices=sorted(PRESETS), default="classic",
+    train.add_argument("--preset", choices=sorted(PRESETS),
                        help="recipe to start from (default: classic, full-batch gradient descent)")
     train.add_argument("--dataset", choices=DATASETS)
     _add_data_flags(train)
@@ -121,7 +121,7 @@ def build_parser():
                             "never steers training")
     train.add_argument("--seed", type=setting("seed"))
     train.add_argument("--dtype", choices=("float32", "float64"))
-    train.add_argument("--output-dir", type=Path, default=Path("runs"), help="where run folders go (default: runs)")
+    train.add_argument("--output-dir", type=Path, help="where run folders go (default: runs)")
     train.add_argument("--name", help="run folder name (default: preset, dataset and time)")
     train.add_argument("--overwrite", action="store_true", help="reuse an existing run folder of that name")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
@@ -169,7 +169,7 @@ def config_from_args(args):
         raise ConfigError("give either --layers (an MLP) or --arch, not both")
     if args.layers is not None:
         settings["architecture"] = None  # --layers replaces a preset's architecture
-    return make_config(args.preset, **settings)
+    return make_config(args.preset or "classic", **settings)
 
 
 def _load(dataset, args, quiet=False):
@@ -178,43 +178,78 @@ def _load(dataset, args, quiet=False):
     return load_dataset(dataset, data_dir=args.data_dir, download=not args.no_download, progress=not quiet)
 
 
-def _run_dir(args, config):
-    name = args.name or f"{args.preset}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = args.output_dir / name
-    if run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
-        raise ScratchnnError(f"run folder {run_dir} already exists; choose another --name, "
-                             f"continue it with --resume {run_dir}, or pass --overwrite")
-    return run_dir
+def _new_run(args, config):
+    """Lock and prepare the run folder (before loading any data: a folder that
+    cannot be written fails at once), and write ``config.json`` into it."""
+    from .atomic import atomic_write_text
+    from .training.run_folder import open_new_run
+
+    name = args.name or f"{args.preset or 'classic'}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run = open_new_run(args.output_dir or Path("runs"), name, args.overwrite)
+    try:
+        atomic_write_text(run.config_file, json.dumps(config.to_dict(), indent=1) + "\n")
+    except BaseException:
+        run.__exit__()
+        raise
+    return run
+
+
+def _resume_run(args):
+    """Lock the run folder of ``--resume`` and check that nothing else was asked for."""
+    from .training.run_folder import open_existing_run
+
+    changed = [name for name in CONFIG_FLAGS if name != "epochs" and getattr(args, name) is not None]
+    changed += [name for name in ("preset", "name", "output_dir") if getattr(args, name) is not None]
+    changed += ["overwrite"] if args.overwrite else []
+    if changed:
+        flags = ", ".join(sorted("--" + name.replace("_", "-") for name in changed))
+        raise ScratchnnError(f"--resume continues the run's saved settings in its own folder; only --epochs "
+                             f"may change, not {flags}")
+    return open_existing_run(args.resume)
 
 
 def cmd_train(args):
+    if args.resume:
+        config, run = None, _resume_run(args)
+    else:
+        from .data.datasets import CLASS_NAMES, IMAGE_SHAPE
+        from .training.trainer import check_model_fits
+
+        config = config_from_args(args)
+        # The network is checked against the dataset's shapes before anything is written or loaded.
+        check_model_fits(config, IMAGE_SHAPE, len(CLASS_NAMES[config.dataset]), config.dataset)
+        run = _new_run(args, config)
+    with run:  # the folder stays locked until the run ends, however it ends
+        return _train_in(run, config, args)
+
+
+def _train_in(run, config, args):
+    """Train into the locked ``run`` folder: a new run of ``config``, or ``--resume``."""
     from .atomic import atomic_write_text
     from .classifier import Classifier
+    from .training.checkpoint import load_checkpoint
     from .training.trainer import Trainer
 
     log = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
     progress = not args.quiet and sys.stderr.isatty()
-    if args.resume:
-        changed = [name for name in CONFIG_FLAGS if name != "epochs" and getattr(args, name) is not None]
-        if changed:
-            flags = ", ".join("--" + name.replace("_", "-") for name in changed)
-            raise ScratchnnError(f"--resume continues the run's saved settings; only --epochs may change, "
-                                 f"not {flags}")
-        run_dir = args.resume
-        from .training.checkpoint import load_checkpoint
 
-        state, _ = load_checkpoint(run_dir / "checkpoint.npz")
+    run_dir = run.path
+    if args.resume and run.checkpoint.exists():
+        state, _ = load_checkpoint(run.checkpoint)
         dataset = _load(state["config"]["dataset"], args, args.quiet)
         trainer = Trainer.resume(run_dir, dataset, log, progress, epochs=args.epochs)
         config = trainer.config
-        log(f"resuming {run_dir} after epoch {len(trainer.history)} of {config.epochs}")
+        if config.to_dict() != state["config"]:  # --epochs changed it
+            atomic_write_text(run.config_file, json.dumps(config.to_dict(), indent=1) + "\n")
+        how = " (it had stopped early)" if trainer.stopped_early else ""
+        log(f"resuming {run_dir} after epoch {len(trainer.history)} of {config.epochs}{how}")
     else:
-        config = config_from_args(args)
-        run_dir = _run_dir(args, config)
+        if args.resume:  # killed before its first checkpoint: start it again from its config.json
+            config = _saved_config(run.config_file, args.epochs)
+            atomic_write_text(run.config_file, json.dumps(config.to_dict(), indent=1) + "\n")
+            log(f"{run_dir} has no checkpoint yet: starting it from epoch 1 with its config.json")
         dataset = _load(config.dataset, args, args.quiet)
         trainer = Trainer(config, dataset, run_dir, log, progress)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=1) + "\n")
         log(f"training {trainer.model} on {dataset.name} ({len(trainer.sampler.indices)} images, "
             f"{len(trainer.sampler)} batches/epoch) -> {run_dir}")
 
@@ -236,6 +271,19 @@ def cmd_train(args):
             else:
                 print("no display found: plots saved but not shown", file=sys.stderr)
     return 0
+
+
+def _saved_config(path, epochs=None):
+    from .errors import ConfigError
+    from .training.config import TrainConfig
+
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable run configuration ({exc})") from None
+    if epochs is not None and isinstance(settings, dict):
+        settings["epochs"] = epochs
+    return TrainConfig.from_dict(settings)
 
 
 def cmd_evaluate(args):
@@ -297,6 +345,10 @@ def main(argv=None):
         return COMMANDS[args.command](args)
     except ScratchnnError as exc:
         print(f"scratchnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, no permission, a file where a folder should be, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"scratchnn {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"scratchnn {args.command}: interrupted", file=sys.stderr)

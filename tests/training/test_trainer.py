@@ -376,3 +376,20 @@ def test_float_features_of_any_shape_train_and_evaluate_as_they_are():
     assert acc > 0.9  # chance is 0.5
     _, acc_as_maps = evaluate(trainer.model, features.reshape(600, 5, 1), labels)
     assert acc_as_maps == acc
+
+
+def test_a_run_that_stopped_early_stays_stopped_when_resumed(small_mnist, tmp_path):
+    settings = dict(epochs=30, validation_size=500, early_stopping=2, optimizer="sgd", lr=0.5, batch_size=32)
+    trainer, result = fit(small_mnist, tmp_path, **settings)
+    assert result.stopped_early
+    for _ in range(2):
+        resumed = Trainer.resume(tmp_path, small_mnist, log=None)
+        again = resumed.fit()
+        assert len(again.history) == len(result.history) and again.best_epoch == result.best_epoch
+        np.testing.assert_array_equal(resumed.model.params, trainer.model.params)
+
+
+def test_resume_refuses_fewer_epochs_than_done(small_mnist, tmp_path):
+    fit(small_mnist, tmp_path, epochs=2)
+    with pytest.raises(ConfigError, match="--epochs 1 is fewer than the 2 epochs"):
+        Trainer.resume(tmp_path, small_mnist, log=None, epochs=1)

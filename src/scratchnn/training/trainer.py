@@ -18,7 +18,7 @@ from ..data.datasets import as_model_input
 from ..errors import ConfigError, DivergenceError, ModelFileError
 from ..nn.layers import ReLU
 from ..nn.losses import SoftmaxCrossEntropy
-from ..nn.architecture import build_model, input_shape_for
+from ..nn.architecture import build_model, input_shape_for, plan_model
 from ..nn.optimizers import make_optimizer
 from .batches import BatchSampler
 from .checkpoint import load_checkpoint, prefixed, save_checkpoint, unprefixed
@@ -56,6 +56,32 @@ def _set_rng_states(model, states):
         layer.rng.bit_generator.state = state
 
 
+def check_model_fits(config, example_shape, n_classes, dataset_name):
+    """Check that ``config``'s network fits examples of ``example_shape`` and
+    ``n_classes`` classes (shapes, memory) without allocating it.
+
+    Returns ``(layer specs, input shape)`` for ``build_model``. Needs only the
+    dataset's shapes, so a run can be refused before its data is loaded.
+    """
+    n_pixels = int(np.prod(example_shape))
+    specs = config.model_specs()
+    if config.architecture is None:
+        if config.layers[0] != n_pixels:
+            raise ConfigError(f"the first layer size must be {n_pixels} (pixels per {dataset_name} image), "
+                              f"got {config.layers[0]}")
+        if config.layers[-1] != n_classes:
+            raise ConfigError(f"the last layer size must be {n_classes} ({dataset_name} classes), "
+                              f"got {config.layers[-1]}")
+    input_shape = input_shape_for(specs, example_shape)
+    # Checked layer by layer (shapes, memory) before anything is allocated.
+    plans = plan_model(specs, input_shape, np.dtype(config.dtype))
+    n_outputs = plans[-1].output_shape[0]
+    if n_outputs != n_classes:
+        raise ConfigError(f"the network gives {n_outputs} outputs; {dataset_name} has "
+                          f"{n_classes} classes, so the last layer must be dense{n_classes}")
+    return specs, input_shape
+
+
 class Trainer:
     """Trains a model described by a :class:`TrainConfig` on a loaded dataset.
 
@@ -71,22 +97,9 @@ class Trainer:
         self.log = log or (lambda line: None)
         self.progress = progress
         dtype = np.dtype(config.dtype)
-        example_shape = dataset.train.images.shape[1:]
-        n_pixels = int(np.prod(example_shape))
         n_classes = len(dataset.class_names)
-        specs = config.model_specs()
-        if config.architecture is None:
-            if config.layers[0] != n_pixels:
-                raise ConfigError(f"the first layer size must be {n_pixels} (pixels per {dataset.name} image), "
-                                  f"got {config.layers[0]}")
-            if config.layers[-1] != n_classes:
-                raise ConfigError(f"the last layer size must be {n_classes} ({dataset.name} classes), "
-                                  f"got {config.layers[-1]}")
-        # Checked layer by layer (shapes, memory) before anything is allocated.
-        self.model = build_model(specs, input_shape_for(specs, example_shape), config.seed, dtype.type)
-        if self.model.output_size != n_classes:
-            raise ConfigError(f"the network gives {self.model.output_size} outputs; {dataset.name} has "
-                              f"{n_classes} classes, so the last layer must be dense{n_classes}")
+        specs, input_shape = check_model_fits(config, dataset.train.images.shape[1:], n_classes, dataset.name)
+        self.model = build_model(specs, input_shape, config.seed, dtype.type)
         self.loss_fn = SoftmaxCrossEntropy()
         self.optimizer = make_optimizer(config.optimizer, config.lr, config.momentum,
                                         config.nesterov, config.weight_decay)
@@ -114,6 +127,7 @@ class Trainer:
         # guesses about uniformly, a loss of ln(classes); 100 times that is no longer learning.
         self.loss_limit = DIVERGED_LOSS_FACTOR * math.log(n_classes)
         self.history = []
+        self.stopped_early = False
         self.best = None  # (value, epoch, copy of the model's arrays) for early stopping
         self.bad_epochs = 0
 
@@ -203,8 +217,10 @@ class Trainer:
     def fit(self):
         cfg = self.config
         start_epoch = len(self.history) + 1
-        stopped_early = False
-        for epoch in range(start_epoch, cfg.epochs + 1):
+        # A resumed run that had already stopped early stays stopped.
+        stopped_early = self.stopped_early
+        last_epoch = start_epoch - 1 if stopped_early else cfg.epochs
+        for epoch in range(start_epoch, last_epoch + 1):
             t0 = time.perf_counter()
             train_loss, train_acc, lr = self._train_epoch(epoch)
             self._check_epoch_result(epoch)
@@ -224,7 +240,7 @@ class Trainer:
             self.history.append(row)
             self.log(format_epoch(row, cfg.epochs))
             if cfg.early_stopping and self._early_stop_check(row):
-                stopped_early = True
+                stopped_early = self.stopped_early = True
             if self.run_dir is not None:
                 self.save_checkpoint()
                 write_metrics(self.run_dir, self.history)
@@ -263,6 +279,7 @@ class Trainer:
             "data_rng": self.data_rng.bit_generator.state,
             "model_rngs": _rng_states(self.model),
             "optimizer": {k: v for k, v in opt_state.items() if not isinstance(v, np.ndarray)},
+            "stopped_early": self.stopped_early,
             "early_stopping": None if self.best is None else
             {"value": self.best[0], "epoch": self.best[1], "bad_epochs": self.bad_epochs},
         }
@@ -281,18 +298,26 @@ class Trainer:
         state, arrays = load_checkpoint(path)
         try:
             config = TrainConfig.from_dict(state["config"])
+            done = len(state["history"])
             if epochs is not None:
+                if epochs < done:
+                    raise ConfigError(f"--epochs {epochs} is fewer than the {done} epochs this run has already "
+                                      f"trained")
                 config.epochs = int(epochs)
+                config.validate()
             trainer = cls(config, dataset, run_dir, log, progress)
             trainer.model.load_state_arrays(unprefixed("model", arrays))
             trainer.optimizer.load_state_dict({**state["optimizer"], **unprefixed("optimizer", arrays)})
             trainer.data_rng.bit_generator.state = state["data_rng"]
             _set_rng_states(trainer.model, state["model_rngs"])
             trainer.history = state["history"]
+            trainer.stopped_early = bool(state.get("stopped_early", False))
             es = state["early_stopping"]
             if es is not None:
                 trainer.best = (es["value"], es["epoch"], unprefixed("best", arrays))
                 trainer.bad_epochs = es["bad_epochs"]
+        except ConfigError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: checkpoint does not fit ({exc})") from None
         return trainer
