@@ -1,5 +1,6 @@
 """The training loop on real MNIST data: learning, determinism, resuming, guards."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -393,3 +394,10 @@ def test_resume_refuses_fewer_epochs_than_done(small_mnist, tmp_path):
     fit(small_mnist, tmp_path, epochs=2)
     with pytest.raises(ConfigError, match="--epochs 1 is fewer than the 2 epochs"):
         Trainer.resume(tmp_path, small_mnist, log=None, epochs=1)
+
+
+def test_a_dataset_without_a_test_split_trains_and_reports_no_test_metrics(small_mnist):
+    # The scikit-learn estimator trains on arrays that come without a test set.
+    _, result = fit(dataclasses.replace(small_mnist, test=None), epochs=2, validation_size=500)
+    assert [sorted(k for k in row if k.startswith("test")) for row in result.history] == [[], []]
+    assert result.history[-1]["val_accuracy"] > 0.8

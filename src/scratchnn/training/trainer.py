@@ -83,7 +83,9 @@ def check_model_fits(config, example_shape, n_classes, dataset_name):
 
 
 class Trainer:
-    """Trains a model described by a :class:`TrainConfig` on a loaded dataset.
+    """Trains a model described by a :class:`TrainConfig` on a loaded dataset
+    (whose ``test`` split may be None: data without a test set, e.g. in the
+    scikit-learn estimator).
 
     With ``run_dir``, writes a checkpoint and the metrics after every epoch, so
     :meth:`resume` can continue the run. ``log`` receives one line per epoch;
@@ -229,7 +231,7 @@ class Trainer:
             with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence below
                 if len(self.val_idx):
                     row["val_loss"], row["val_accuracy"] = evaluate(self.model, self.val_images, self.val_labels)
-                if cfg.test_every_epoch or epoch == cfg.epochs:
+                if self.dataset.test is not None and (cfg.test_every_epoch or epoch == cfg.epochs):
                     row["test_loss"], row["test_accuracy"] = evaluate(
                         self.model, self.dataset.test.images, self.dataset.test.labels)
             for key in ("val_loss", "test_loss"):
