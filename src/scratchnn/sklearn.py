@@ -1,0 +1,212 @@
+"""A scikit-learn estimator around scratchnn: the same network, in Pipelines.
+
+:class:`NeuralNetClassifier` takes any table of numbers ``X`` (n_samples,
+n_features) and labels ``y`` of any type, and trains an MLP with scratchnn's own
+:class:`~scratchnn.training.Trainer` (the loop, optimisers and early stopping
+that ``scratchnn train`` uses); its hyperparameters are that trainer's options.
+Everything scikit-learn expects of a classifier works: ``fit``, ``partial_fit``,
+``predict``, ``predict_proba``, ``score``, ``get_params``/``set_params``,
+cloning, pickling, ``Pipeline``, ``GridSearchCV``, ``cross_val_score``.
+
+scikit-learn is an optional extra (``pip install 'scratchnn[sklearn]'``); the
+rest of the library never imports this module.
+"""
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("scratchnn.sklearn needs scikit-learn >= 1.6: pip install 'scratchnn[sklearn]'") from exc
+
+from .data.datasets import Dataset, Split
+from .errors import ConfigError
+from .nn.losses import softmax
+from .nn.serialize import model_from_spec, model_spec
+from .training.config import TrainConfig
+from .training.trainer import Trainer, _rng_states, _set_rng_states
+
+
+class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
+    """A multilayer perceptron classifier trained by scratchnn.
+
+    The network is ``n_features -> hidden_layer_sizes... -> n_classes``, ReLU
+    between the layers, softmax cross-entropy loss, He-normal initialisation:
+    the network of ``scratchnn train --layers``. Inputs are used as given
+    (scale them first, e.g. with ``StandardScaler`` or by dividing pixels by 255).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(128, 64)
+        Units of each hidden layer; ``()`` gives softmax regression.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adam"
+    lr : float, default=1e-3
+        Learning rate.
+    momentum : float, default=0.0
+        Momentum of ``optimizer="sgd"``.
+    epochs : int, default=20
+        Passes over the training data in :meth:`fit` (early stopping may end sooner).
+        :meth:`partial_fit` always makes one pass.
+    batch_size : int, default=128
+        Rows per update; 0 = the whole training set in one batch (full-batch
+        gradient descent).
+    weight_decay : float, default=0.0
+        L2 penalty on the weights (decoupled for ``adamw``), never on biases.
+    dropout : float, default=0.0
+        Drop probability after each hidden layer, in training only.
+    batch_norm : bool, default=False
+        Batch normalisation between each hidden layer and its ReLU.
+    early_stopping : int, default=0
+        Patience in epochs: with ``early_stopping > 0``, ``validation_fraction``
+        of the rows are held out (seeded), training stops after this many epochs
+        without a lower validation loss, and the best epoch's weights are kept.
+        0 = off, all rows train.
+    validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping (ignored when it is off).
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the weights and of the arithmetic.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling, dropout and the validation
+        split: the same integer gives the same model, to the last bit.
+    verbose : bool, default=False
+        Print one line per epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit`` (or given to the first ``partial_fit``), sorted.
+    n_features_in_ : int
+    model_ : scratchnn.nn.Sequential
+        The trained network; it outputs logits for class indices into ``classes_``.
+    history_ : list of dict
+        One row per epoch trained: loss, accuracy, validation metrics, seconds.
+    n_epochs_ : int
+        Epochs trained in all (``len(history_)``).
+    best_epoch_ : int or None
+        The epoch whose weights early stopping kept.
+    """
+
+    def __init__(self, hidden_layer_sizes=(128, 64), optimizer="adam", lr=1e-3, momentum=0.0, epochs=20,
+                 batch_size=128, weight_decay=0.0, dropout=0.0, batch_norm=False, early_stopping=0,
+                 validation_fraction=0.1, dtype="float32", random_state=None, verbose=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- training ------------------------------------------------------------------
+    def fit(self, X, y):
+        """Train a new network on ``X`` (n_samples, n_features) and labels ``y``."""
+        X, y = validate_data(self, X, y, dtype=self._dtype())
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; "
+                             f"y holds one class only ({self.classes_[0]})")
+        self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self._train(X, codes, self.epochs, previous=None)
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """One more epoch over ``X``, ``y``, continuing from the current weights
+        and optimiser state (a new network on the first call, which needs ``classes``)."""
+        first = not hasattr(self, "model_")
+        X, y = validate_data(self, X, y, dtype=self._dtype(), reset=first)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise ValueError("classes must be given on the first call to partial_fit")
+            self.classes_ = np.unique(classes)
+            if len(self.classes_) < 2:
+                raise ValueError(f"{type(self).__name__} needs at least 2 classes, got {list(self.classes_)}")
+            self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"classes {list(np.unique(classes))} differ from the first call's {list(self.classes_)}")
+        codes = np.searchsorted(self.classes_, y)
+        unknown = (codes >= len(self.classes_)) | (self.classes_[np.minimum(codes, len(self.classes_) - 1)] != y)
+        if unknown.any():
+            raise ValueError(f"y holds labels that are not in classes: {sorted(set(y[unknown].tolist()))[:5]}")
+        self._train(X, codes, 1, previous=None if first else self._state)
+        return self
+
+    def _dtype(self):
+        return np.float64 if self.dtype == "float64" else np.float32
+
+    def _config(self, n_features, epochs, validation_size):
+        try:
+            return TrainConfig(
+                dataset="arrays", layers=(n_features, *self.hidden_layer_sizes, len(self.classes_)), epochs=epochs,
+                batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
+                weight_decay=self.weight_decay, dropout=self.dropout, batch_norm=self.batch_norm,
+                early_stopping=self.early_stopping if validation_size else 0, validation_size=validation_size,
+                test_every_epoch=False, seed=self._seed, dtype=self.dtype)
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise ValueError(f"{type(self).__name__}: {exc}") from None
+
+    def _train(self, X, codes, epochs, previous):
+        """Train with scratchnn's Trainer: ``epochs`` new epochs, starting from
+        ``previous`` (the state a former call left) or from a new network."""
+        done = 0 if previous is None else len(previous["history"])
+        validation_size = 0
+        if previous is None and self.early_stopping:
+            validation_size = max(1, round(self.validation_fraction * len(X)))
+            if not 0 < self.validation_fraction < 1 or validation_size >= len(X):
+                raise ValueError(f"validation_fraction must be in (0, 1) and leave rows to train on; got "
+                                 f"{self.validation_fraction} of {len(X)} rows")
+        config = self._config(X.shape[1], done + epochs, validation_size)
+        data = Dataset(name="the training data", train=Split(X, codes), test=None,
+                       class_names=tuple(map(str, self.classes_)), source=None)
+        trainer = Trainer(config, data, log=print if self.verbose else None)
+        if previous is not None:  # as Trainer.resume does from a checkpoint file
+            try:
+                trainer.model.load_state_arrays(self.model_.state_arrays())
+            except ValueError as exc:
+                raise ValueError(f"the network changed since the last fit ({exc}); call fit to start anew") from None
+            trainer.optimizer.load_state_dict(previous["optimizer"])
+            trainer.data_rng.bit_generator.state = previous["data_rng"]
+            _set_rng_states(trainer.model, previous["model_rngs"])
+            trainer.history = list(previous["history"])
+        result = trainer.fit()
+        self.model_ = result.model
+        self.history_ = result.history
+        self.n_epochs_ = len(result.history)
+        self.best_epoch_ = result.best_epoch
+        self._state = {"optimizer": trainer.optimizer.state_dict(), "data_rng": trainer.data_rng.bit_generator.state,
+                       "model_rngs": _rng_states(trainer.model), "history": list(result.history)}
+
+    # -- prediction ----------------------------------------------------------------
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=self._dtype(), reset=False)
+        return softmax(self.model_.predict_logits(X))
+
+    def predict(self, X):
+        """The most probable class of each row, from ``classes_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=self._dtype(), reset=False)
+        return self.classes_[self.model_.predict(X)]
+
+    # -- pickling ------------------------------------------------------------------
+    def __getstate__(self):
+        # The layers keep their last batch and work buffers (for backward); a
+        # pickle needs only the weights, so store a freshly built copy.
+        state = super().__getstate__()
+        if "model_" in state:
+            model = model_from_spec(model_spec(self.model_))
+            model.load_state_arrays(self.model_.state_arrays())
+            state["model_"] = model
+        return state
