@@ -23,7 +23,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("scratchnn.sklearn needs scikit-learn >= 1.6: pip install 'scratchnn[sklearn]'") from exc
 
 from .data.datasets import Dataset, Split
-from .errors import ConfigError
+from .errors import ConfigError, DivergenceError
 from .nn.losses import softmax
 from .nn.serialize import model_from_spec, model_spec
 from .training.config import TrainConfig
@@ -147,8 +147,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _config(self, n_features, epochs, validation_size):
         try:
+            # (``dataset`` stays at its default: it names the data for the CLI, and the trainer does not read it.)
             return TrainConfig(
-                dataset="arrays", layers=(n_features, *self.hidden_layer_sizes, len(self.classes_)), epochs=epochs,
+                layers=(n_features, *self.hidden_layer_sizes, len(self.classes_)), epochs=epochs,
                 batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
                 weight_decay=self.weight_decay, dropout=self.dropout, batch_norm=self.batch_norm,
                 early_stopping=self.early_stopping if validation_size else 0, validation_size=validation_size,
@@ -179,7 +180,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             trainer.data_rng.bit_generator.state = previous["data_rng"]
             _set_rng_states(trainer.model, previous["model_rngs"])
             trainer.history = list(previous["history"])
-        result = trainer.fit()
+        try:
+            result = trainer.fit()
+        except DivergenceError as exc:
+            scale = float(np.abs(X).max())
+            hint = f" The features reach |x| = {scale:.3g}: scale them (e.g. StandardScaler in a Pipeline)." \
+                if scale > 10 else ""
+            raise DivergenceError(f"{exc}{hint}") from None
         self.model_ = result.model
         self.history_ = result.history
         self.n_epochs_ = len(result.history)
