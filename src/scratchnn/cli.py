@@ -142,7 +142,7 @@ def build_parser():
 
     im = sub.add_parser("import", help="read an ONNX model into a scratchnn model file (needs scratchnn[onnx])")
     im.add_argument("onnx_file", type=Path, help="an .onnx file of Gemm/MatMul+Add, Relu, BatchNormalization, "
-                                                 "Dropout and a final Softmax")
+                                                 "Dropout, Conv, MaxPool, AveragePool, Flatten and a final Softmax")
     im.add_argument("output", type=Path, help="the model .npz to write")
 
     dl = sub.add_parser("download", help="download and verify a dataset into the cache")

@@ -8,13 +8,20 @@ one operator per layer:
     Dense      -> Gemm                y = x W + b   (W stored as (n_in, n_out), transB = 0)
     ReLU       -> Relu
     BatchNorm  -> BatchNormalization  evaluation form: the running mean and variance
+                                      (per feature, or per channel of feature maps)
     Dropout    -> Dropout             with its ratio; outside training it is the identity
+    Flatten    -> Flatten             axis 1: (N, C, H, W) -> (N, C*H*W), the same C order
+    Conv2D     -> Conv                W transposed from our (KH, KW, C_in, C_out) to ONNX's
+                                      (C_out, C_in, KH, KW); padding as pads, stride as strides
+    MaxPool2D  -> MaxPool             no padding, floor of the window count (ceil_mode 0)
+    AvgPool2D  -> AveragePool         likewise
 
 The graph's input is ``input``, shape (N, *input_shape), and its output
 ``logits``, shape (N, classes); with ``probabilities=True`` a Softmax ends the
 graph and the output is ``probabilities`` instead.
 
-Import reads a chain of those operators into a scratchnn model, and also
+Import reads a chain of those operators into a scratchnn model (built by
+:func:`scratchnn.nn.build_model`, so its shapes are checked), and also
 MatMul followed by Add (another way to write Gemm), Gemm with transposed or
 scaled weights (PyTorch writes ``Linear`` as Gemm with transB = 1), Identity
 (skipped) and a final Softmax or LogSoftmax. The final softmax is dropped, not
@@ -33,8 +40,7 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_write_bytes
 from ..errors import ModelFileError, ScratchnnError
-from ..nn.layers import BatchNorm, Dense, Dropout, ReLU
-from ..nn.model import Sequential
+from ..nn.architecture import build_model
 
 # Opset 17 (2022) is read by onnxruntime >= 1.14 and every current tool; IR
 # version 8 is the file format that goes with it.
@@ -102,8 +108,28 @@ def _write_dropout(graph, layer, x, name):
     return graph.node("Dropout", [x, ratio], name)
 
 
+def _write_flatten(graph, layer, x, name):
+    return graph.node("Flatten", [x], name, axis=1)
+
+
+def _write_conv(graph, layer, x, name):
+    W = graph.constant(f"{name}.W", layer.W.transpose(3, 2, 0, 1))  # (C_out, C_in, KH, KW)
+    b = graph.constant(f"{name}.b", layer.b)
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    return graph.node("Conv", [x, W, b], name, kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
+
+
+def _write_pool(op_type):
+    def write(graph, layer, x, name):
+        return graph.node(op_type, [x], name, kernel_shape=[layer.size] * 2, strides=[layer.stride] * 2)
+
+    return write
+
+
 # Layer type name -> function writing its node(s); returns the output's name.
-_WRITERS = {"Dense": _write_dense, "ReLU": _write_relu, "BatchNorm": _write_batch_norm, "Dropout": _write_dropout}
+_WRITERS = {"Dense": _write_dense, "ReLU": _write_relu, "BatchNorm": _write_batch_norm, "Dropout": _write_dropout,
+            "Flatten": _write_flatten, "Conv2D": _write_conv, "MaxPool2D": _write_pool("MaxPool"),
+            "AvgPool2D": _write_pool("AveragePool")}
 
 
 def to_onnx(model, probabilities=False, metadata=None):
@@ -141,7 +167,7 @@ def to_onnx(model, probabilities=False, metadata=None):
     else:
         graph.nodes[-1].output[0] = output  # the last layer's output is the graph's
     element = helper.np_dtype_to_tensor_dtype(graph.dtype)
-    input_shape = tuple(getattr(model, "input_shape", None) or (model.input_size,))
+    input_shape = model.input_shape
     onnx_graph = helper.make_graph(
         graph.nodes, "scratchnn", [helper.make_tensor_value_info(INPUT_NAME, element, ["N", *input_shape])],
         [helper.make_tensor_value_info(output, element, ["N", model.output_size])], graph.initializers)
@@ -256,6 +282,63 @@ class _ChainReader:
     def Identity(self, node, attrs):
         pass
 
+    def Flatten(self, node, attrs):
+        if attrs.get("axis", 1) != 1:
+            raise self.refuse(node, f"Flatten from axis {attrs['axis']}; only axis 1 (keep the batch) is a layer")
+        self.add({"type": "Flatten"})
+
+    def square(self, node, attrs, name, default=None):
+        """A 2-D attribute with equal entries (kernel, strides), as one int."""
+        values = list(attrs.get(name, default or []))
+        if len(values) != 2 or values[0] != values[1]:
+            raise self.refuse(node, f"{name} {values}: scratchnn's image layers are 2-D with square "
+                                    f"{name.replace('_shape', 's')}")
+        return int(values[0])
+
+    def padding(self, node, attrs):
+        """Symmetric zero padding as one int; refuses what a layer cannot do."""
+        auto_pad = attrs.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if auto_pad not in ("NOTSET", "VALID"):
+            raise self.refuse(node, f"auto_pad {auto_pad}; export with explicit pads")
+        pads = list(attrs.get("pads", [0, 0, 0, 0]))
+        if len(set(pads)) > 1:
+            raise self.refuse(node, f"pads {pads}: only the same padding on every side is a layer")
+        if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise self.refuse(node, f"dilations {list(attrs['dilations'])}: only 1 is supported")
+        return int(pads[0]) if pads else 0
+
+    def Conv(self, node, attrs):
+        W = self.constant(node, 1, "weights")
+        b = self.constant(node, 2, "bias")
+        if W.ndim != 4 or attrs.get("group", 1) != 1:
+            raise self.refuse(node, f"only 2-D convolutions without groups are a layer (weights {W.shape}, "
+                                    f"group {attrs.get('group', 1)})")
+        kernel = self.square(node, attrs, "kernel_shape", W.shape[2:])
+        if W.shape[2] != W.shape[3]:
+            raise self.refuse(node, f"a {W.shape[2]}x{W.shape[3]} kernel; scratchnn's kernels are square")
+        filters = W.shape[0]
+        self.add({"type": "Conv2D", "filters": int(filters), "kernel": kernel,
+                  "stride": self.square(node, attrs, "strides", [1, 1]), "padding": self.padding(node, attrs)},
+                 {"W": W.transpose(2, 3, 1, 0), "b": np.zeros(filters) if b is None else b})
+
+    def pool(self, node, attrs, layer_type):
+        if len([o for o in node.output if o]) > 1:
+            raise self.refuse(node, f"{node.op_type} with an Indices output is not a layer")
+        if attrs.get("ceil_mode", 0) or self.padding(node, attrs):
+            raise self.refuse(node, f"{node.op_type} with padding or ceil_mode=1; only unpadded, "
+                                    f"floor-mode pooling is a layer")
+        size = self.square(node, attrs, "kernel_shape")
+        self.add({"type": layer_type, "size": size, "stride": self.square(node, attrs, "strides", [1, 1])})
+
+    def MaxPool(self, node, attrs):
+        if attrs.get("storage_order", 0):
+            raise self.refuse(node, "MaxPool with storage_order=1")
+        self.pool(node, attrs, "MaxPool2D")
+
+    def AveragePool(self, node, attrs):
+        self.pool(node, attrs, "AvgPool2D")
+
     def Softmax(self, node, attrs):
         # The class axis of the (N, classes) output; opsets before 13 default to 1, later ones to -1.
         if attrs.get("axis", -1) not in (1, -1):
@@ -357,24 +440,12 @@ def _input_shape(value, reader):
 
 
 def _build(reader, input_shape, dtype, source):
-    layers = []
-    features = int(np.prod(input_shape))
-    for spec, arrays in zip(reader.specs, reader.arrays):
-        kind = spec["type"]
-        if kind == "Dense":
-            layers.append(Dense(features, spec["units"], dtype=dtype))
-            features = spec["units"]
-        elif kind == "ReLU":
-            layers.append(ReLU())
-        elif kind == "BatchNorm":
-            layers.append(BatchNorm(features, spec["momentum"], spec["eps"], dtype))
-        elif kind == "Dropout":
-            layers.append(Dropout(spec["p"]))
+    """The model of the specs read, built by the library's one builder, with the weights read."""
     try:
-        model = Sequential(layers)
+        model = build_model(reader.specs, input_shape, seed=0, dtype=dtype.type)
         model.load_state_arrays({f"layer{i}.{key}": np.asarray(value, dtype)
                                  for i, arrays in enumerate(reader.arrays) for key, value in arrays.items()})
-    except ValueError as exc:
+    except (ScratchnnError, ValueError) as exc:
         raise ModelFileError(f"{source}: the layers do not fit together ({exc})") from None
     return model
 
