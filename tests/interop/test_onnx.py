@@ -73,6 +73,16 @@ def test_float64_models_export_as_double(test_images):
     assert np.abs(run_onnxruntime(proto, x) - model.predict_logits(x)).max() < 1e-10
 
 
+def test_a_classifier_exports_with_its_dataset_and_class_names(test_images):
+    from scratchnn import Classifier
+
+    classifier = Classifier(mlp(batch_norm=False), "fashion-mnist")
+    proto = to_onnx(classifier)
+    assert np.abs(run_onnxruntime(proto, test_images[:100]) - classifier.predict_logits(test_images[:100])).max() < 1e-5
+    _, meta = from_onnx(proto)
+    assert meta["dataset"] == "fashion-mnist" and meta["class_names"][0] == "T-shirt/top"
+
+
 def test_probabilities_end_the_graph_with_softmax(test_images):
     model = mlp(batch_norm=True)
     proto = to_onnx(model, probabilities=True)

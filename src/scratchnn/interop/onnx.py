@@ -137,8 +137,9 @@ def to_onnx(model, probabilities=False, metadata=None):
 
     Parameters
     ----------
-    model : Sequential
-        Any model the library builds from the layers listed in the module docstring.
+    model : Sequential or scratchnn.Classifier
+        Any model the library builds from the layers listed in the module docstring
+        (a Classifier's dataset and class names go into the metadata).
     probabilities : bool
         End the graph with Softmax, so that it outputs class probabilities
         (``probabilities``) instead of logits (``logits``).
@@ -153,6 +154,9 @@ def to_onnx(model, probabilities=False, metadata=None):
     onnx = _onnx()
     from onnx import helper
 
+    if hasattr(model, "network"):  # a scratchnn.Classifier
+        metadata = {"dataset": model.dataset, "class_names": list(model.class_names), **(metadata or {})}
+        model = model.network
     graph = _GraphWriter(model.dtype)
     x = INPUT_NAME
     for i, layer in enumerate(model.layers):
