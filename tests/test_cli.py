@@ -43,7 +43,11 @@ def test_train_writes_model_metrics_plots_and_evaluate_agrees(tmp_path, shared_d
 
     code, out, err = run_cli(["evaluate", str(run / "model.npz"), "--data-dir", str(shared_data)], capsys)
     assert code == 0, err
-    assert f"test accuracy {trained:.2f}%" in out
+    assert f"test accuracy {trained:.2f}%" in out and "trained on" not in out
+    if (shared_data / "fashion-mnist").is_dir():
+        code, out, err = run_cli(["evaluate", str(run / "model.npz"), "--dataset", "fashion-mnist",
+                                  "--data-dir", str(shared_data)], capsys)
+        assert code == 0 and "fashion-mnist test accuracy" in out and "(trained on mnist, not fashion-mnist)" in out
 
 
 def test_flags_override_the_preset():

@@ -299,7 +299,10 @@ def cmd_evaluate(args):
         raise ModelFileError(f"{args.model}: {exc}") from None
     loss, acc = result.loss, result.accuracy
     correct = round(acc * len(dataset.test))
-    print(f"{args.model}: {name} test accuracy {acc:.2%} ({correct}/{len(dataset.test)}), test loss {loss:.4f}")
+    # A model evaluated on another dataset than it learned says so in the same line.
+    other = f" (trained on {classifier.dataset}, not {name})" if classifier.dataset not in (None, name) else ""
+    print(f"{args.model}: {name} test accuracy {acc:.2%} ({correct}/{len(dataset.test)}), "
+          f"test loss {loss:.4f}{other}")
     return 0
 
 

@@ -98,7 +98,7 @@ def test_load_model_rejects_bad_files(tmp_path):
         load_model(truncated)
     other = tmp_path / "plain.npz"
     np.savez(other, a=np.zeros(3))
-    with pytest.raises(ModelFileError, match="not a scratchnn model"):
+    with pytest.raises(ModelFileError, match="not a readable scratchnn model file: no __model__ entry"):
         load_model(other)
 
 

@@ -13,12 +13,12 @@ listed its own sizes) still loads: it is translated to format 2 first.
 """
 
 import json
-import zipfile
 
 import numpy as np
 
 from ..atomic import atomic_open
 from ..errors import ModelFileError, ScratchnnError
+from ..npz import FLOATS_AND_TEXT, NpzReader
 from .architecture import build_model, model_specs
 
 FORMAT_VERSION = 2
@@ -56,15 +56,17 @@ def model_from_spec(spec):
 
     Raises ValueError (or a ScratchnnError) for a description that does not work.
     """
+    if not isinstance(spec, dict):
+        raise ValueError(f"a model description is a JSON object, got {type(spec).__name__}")
     version = spec.get("format")
     if version == 1:
         spec = upgrade_spec(spec)
     elif version != FORMAT_VERSION:
         raise ValueError(f"format {version!r}, expected 1 or {FORMAT_VERSION}")
-    dtype = np.dtype(spec.get("dtype", "float32"))
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype {dtype}, expected float32 or float64")
-    return build_model(spec["layers"], spec["input_shape"], seed=0, dtype=dtype)
+    dtype = spec.get("dtype", "float32")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype {dtype!r}, expected float32 or float64")
+    return build_model(spec["layers"], spec["input_shape"], seed=0, dtype=np.dtype(dtype))
 
 
 def save_model(path, model, metadata=None):
@@ -80,21 +82,28 @@ def load_model(path):
     """Read a model file written by :func:`save_model` (format 1 or 2).
 
     Returns ``(model, metadata)``. Raises :class:`ModelFileError` naming the file
-    for anything that is not a valid scratchnn model.
+    for anything that is not a valid scratchnn model. Nothing is allocated from
+    the file before it is checked: the description first (layers chain, sizes
+    fit in memory), then every array's shape and dtype against the model it
+    describes, and only then the array data.
     """
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ModelFileError(f"{path}: not a readable .npz model file ({exc})") from None
-    if META_KEY not in arrays:
-        raise ModelFileError(f"{path}: not a scratchnn model (no {META_KEY} entry)")
-    try:
-        meta = json.loads(str(arrays.pop(META_KEY)))
-        model = model_from_spec(meta["model"])
-        model.load_state_arrays(arrays)
-    except (KeyError, TypeError, ValueError, AttributeError, json.JSONDecodeError, ScratchnnError) as exc:
-        raise ModelFileError(f"{path}: model description does not fit its arrays ({exc})") from None
-    return model, meta.get("metadata", {})
+    with NpzReader(path, "model file", FLOATS_AND_TEXT) as archive:
+        try:
+            meta = json.loads(archive.read_text(META_KEY))
+            if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict):
+                raise ValueError("the description must be a JSON object with a 'model' object")
+            metadata = meta.get("metadata", {})
+            if not isinstance(metadata, dict):
+                raise ValueError("its metadata must be a JSON object")
+            model = model_from_spec(meta["model"])
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError, ScratchnnError) as exc:
+            raise ModelFileError(f"{path}: not a usable scratchnn model description ({exc})") from None
+        expected = model.state_arrays()
+        names = set(archive.headers) - {META_KEY}
+        missing, unexpected = sorted(set(expected) - names), sorted(names - set(expected))
+        if missing or unexpected:
+            raise ModelFileError(f"{path}: the arrays do not fit the model it describes: missing {missing}, "
+                                 f"unexpected {unexpected}")
+        model.load_state_arrays({name: archive.read(name, target.shape, target.dtype)
+                                 for name, target in expected.items()})
+    return model, metadata

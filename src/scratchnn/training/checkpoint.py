@@ -8,12 +8,12 @@ of them makes a resumed run bit-for-bit identical to an uninterrupted one.
 """
 
 import json
-import zipfile
 
 import numpy as np
 
 from ..atomic import atomic_open
 from ..errors import ModelFileError
+from ..npz import FLOATS_AND_TEXT, NpzReader
 
 STATE_KEY = "__state__"
 
@@ -27,15 +27,23 @@ def save_checkpoint(path, state, arrays):
 
 
 def load_checkpoint(path):
-    """Return ``(state, arrays)`` as saved by :func:`save_checkpoint`."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        state = json.loads(str(arrays.pop(STATE_KEY)))
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no checkpoint to resume from") from None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise ModelFileError(f"{path}: not a readable scratchnn checkpoint ({exc})") from None
+    """Return ``(state, arrays)`` as saved by :func:`save_checkpoint`.
+
+    Every array's header is checked (float dtype, a size the file can hold)
+    before its data is read; the caller checks the shapes against the model.
+    """
+    with NpzReader(path, "checkpoint", FLOATS_AND_TEXT) as archive:
+        try:
+            state = json.loads(archive.read_text(STATE_KEY))
+        except (ValueError, RecursionError) as exc:
+            raise ModelFileError(f"{path}: not a readable scratchnn checkpoint ({exc})") from None
+        if not isinstance(state, dict):
+            raise ModelFileError(f"{path}: not a readable scratchnn checkpoint (its state is not a JSON object)")
+        names = [name for name in archive.headers if name != STATE_KEY]
+        not_float = [name for name in names if archive.headers[name][1].kind != "f"]
+        if not_float:
+            raise ModelFileError(f"{path}: not a readable scratchnn checkpoint ({not_float[0]} is not a float array)")
+        arrays = {name: archive.read(name) for name in names}
     return state, arrays
 
 

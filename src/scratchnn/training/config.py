@@ -1,5 +1,6 @@
 """Everything that defines a training run, in one JSON-able record."""
 
+import numbers
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import ConfigError
@@ -21,6 +22,14 @@ ONLY_WITH = {
     "monitor": (lambda c: c.early_stopping > 0, "--early-stopping"),
 }
 from ..nn.architecture import mlp_specs, normalize_spec, parse_architecture
+
+
+def _iterable(value):
+    """``value`` if it can be iterated over, else a list holding it (so that the check refuses it)."""
+    try:
+        return list(value)
+    except TypeError:
+        return [value]
 
 
 @dataclass
@@ -70,14 +79,17 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
-        try:
-            self.layers = tuple(int(s) for s in self.layers)
-        except (TypeError, ValueError):
-            raise ConfigError(f"layers must be whole-number sizes like 784,128,64,10; got {self.layers!r}") from None
+        if isinstance(self.layers, (str, bytes)) or not all(
+                isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in _iterable(self.layers)):
+            raise ConfigError(f"layers must be whole-number sizes like 784,128,64,10; got {self.layers!r}")
+        self.layers = tuple(int(s) for s in self.layers)
         if self.weight_decay is None:
             self.weight_decay = ADAMW_WEIGHT_DECAY if self.optimizer == "adamw" else 0.0
         if isinstance(self.architecture, str):
             self.architecture = parse_architecture(self.architecture)
+        elif not isinstance(self.architecture, (list, tuple, type(None))):
+            raise ConfigError(f"an architecture is a text like 'conv8k3 relu flatten dense10' or a list of "
+                              f"layer specs, got {self.architecture!r}")
         elif self.architecture is not None:
             self.architecture = [normalize_spec(spec, f"architecture layer {i}")
                                  for i, spec in enumerate(self.architecture, 1)]
