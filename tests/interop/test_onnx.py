@@ -29,19 +29,24 @@ def weights(*shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
 
 
-def mlp(batch_norm, dtype=np.float32):
-    """784-128-64-10 with random weights, dropout, and (optionally) batch norm with
-    running statistics, scales and shifts far from their initial 0 and 1."""
-    model = build_mlp((784, 128, 64, 10), seed=3, dropout=0.2, batch_norm=batch_norm, dtype=dtype)
-    rng = np.random.default_rng(4)
+def far_from_initial_batch_norm(model, seed, mean_scale):
+    """``model`` with every batch norm's running statistics, scale and shift drawn
+    far from their initial 0 and 1, so an export that ignored any would show."""
+    rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, BatchNorm):
             n = layer.gamma.shape
             layer.gamma[:] = rng.uniform(0.5, 1.5, n)
             layer.beta[:] = rng.normal(0, 0.5, n)
-            layer.running_mean[:] = rng.normal(0, 1, n)
+            layer.running_mean[:] = rng.normal(0, mean_scale, n)
             layer.running_var[:] = rng.uniform(0.2, 3, n)
     return model
+
+
+def mlp(batch_norm, dtype=np.float32):
+    """784-128-64-10 with random weights, dropout, and (optionally) batch norm."""
+    model = build_mlp((784, 128, 64, 10), seed=3, dropout=0.2, batch_norm=batch_norm, dtype=dtype)
+    return far_from_initial_batch_norm(model, seed=4, mean_scale=1)
 
 
 @pytest.fixture(scope="module")
@@ -147,17 +152,9 @@ CNN = "conv8k3p1 bn relu maxpool2 conv16k3s2 relu avgpool2 flatten dropout0.25 d
 
 def cnn(dtype=np.float32):
     """Every image layer: padded and strided convolutions, both poolings, batch norm
-    over channels (statistics far from 0 and 1), flatten, dropout, dense."""
+    over channels, flatten, dropout, dense."""
     model = build_model(parse_architecture(CNN), (1, 28, 28), seed=1, dtype=dtype)
-    rng = np.random.default_rng(3)
-    for layer in model.layers:
-        if isinstance(layer, BatchNorm):
-            n = layer.gamma.shape
-            layer.gamma[:] = rng.uniform(0.5, 1.5, n)
-            layer.beta[:] = rng.normal(0, 0.5, n)
-            layer.running_mean[:] = rng.normal(0, 0.3, n)
-            layer.running_var[:] = rng.uniform(0.2, 3, n)
-    return model
+    return far_from_initial_batch_norm(model, seed=3, mean_scale=0.3)
 
 
 def test_a_cnn_exports_runs_in_onnxruntime_and_imports_back(test_images):
