@@ -9,7 +9,7 @@ pytest.importorskip("sklearn", reason="the estimator tests need scikit-learn (pi
 from sklearn.datasets import load_digits, load_iris  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from scratchnn.errors import DivergenceError  # noqa: E402
@@ -215,3 +215,30 @@ def test_unscaled_features_that_diverge_get_a_hint_to_scale_them(iris):
     with pytest.raises(DivergenceError, match=r"The features reach \|x\| = 30\d: scale them"):
         quick().fit(X + 300, y)
     quick().fit(X, y)  # the same rows, scaled, train
+
+
+def test_an_architecture_with_an_input_shape_trains_a_cnn_on_mnist_rows(mnist):
+    X = mnist.train.images[:2000].reshape(2000, -1)
+    clf = make_pipeline(MinMaxScaler(), NeuralNetClassifier(
+        architecture="conv4k3 relu maxpool2 flatten dropout0.1", input_shape=(1, 28, 28), epochs=3, batch_size=64,
+        lr=3e-3, random_state=0))
+    clf.fit(X, mnist.train.labels[:2000])
+    net = clf[-1].model_
+    assert net.input_shape == (1, 28, 28)
+    assert [type(layer).__name__ for layer in net.layers] == ["Conv2D", "ReLU", "MaxPool2D", "Flatten", "Dropout",
+                                                              "Dense"]
+    assert net.layers[-1].n_out == 10  # the output layer, one unit per class, added
+    assert clf.score(mnist.test.images[:500].reshape(500, -1), mnist.test.labels[:500]) > 0.8
+
+
+def test_architecture_as_specs_and_what_does_not_fit(iris):
+    X, y = iris
+    clf = quick(architecture=[{"type": "Dense", "units": 5}, {"type": "ReLU"}]).fit(X, y)
+    assert repr(clf.model_) == "Sequential(Dense(4, 5), ReLU(), Dense(5, 3))"  # hidden_layer_sizes not used
+    assert clf.score(X, y) > 0.8
+    with pytest.raises(ValueError, match=r"input_shape \(2, 3\) holds 6 numbers; X has 4 features"):
+        quick(input_shape=(2, 3)).fit(X, y)
+    with pytest.raises(ValueError, match="Conv2D needs feature maps"):
+        quick(architecture="conv4k3 flatten").fit(X, y)
+    with pytest.raises(ValueError, match="cannot read 'conv4q3'"):
+        quick(architecture="conv4q3").fit(X, y)

@@ -24,6 +24,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .data.datasets import Dataset, Split
 from .errors import ConfigError, DivergenceError
+from .nn.architecture import parse_architecture
 from .nn.losses import softmax
 from .nn.serialize import model_from_spec, model_spec
 from .training.config import TrainConfig
@@ -35,13 +36,23 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     The network is ``n_features -> hidden_layer_sizes... -> n_classes``, ReLU
     between the layers, softmax cross-entropy loss, He-normal initialisation:
-    the network of ``scratchnn train --layers``. Inputs are used as given
-    (scale them first, e.g. with ``StandardScaler`` or by dividing pixels by 255).
+    the network of ``scratchnn train --layers``; or, with ``architecture``, any
+    network the library builds, such as a CNN. Inputs are used as given (scale
+    them first, e.g. with ``MinMaxScaler`` or ``StandardScaler``).
 
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(128, 64)
-        Units of each hidden layer; ``()`` gives softmax regression.
+        Units of each hidden layer; ``()`` gives softmax regression. Not used
+        with ``architecture``.
+    architecture : str or list of dict, default=None
+        The layers before the output layer, in the ``--arch`` text form
+        (``"conv8k3 relu maxpool2 flatten"``) or as layer specs; a Dense layer
+        with one unit per class is added after them. Dropout and batch norm are
+        written as layers here (``dropout0.25``, ``bn``).
+    input_shape : tuple of int, default=None
+        The shape of one example, e.g. ``(1, 28, 28)`` for images given as rows
+        of 784 pixels to a CNN; None: each row as a vector.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adam"
     lr : float, default=1e-3
         Learning rate.
@@ -89,10 +100,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         The epoch whose weights early stopping kept.
     """
 
-    def __init__(self, hidden_layer_sizes=(128, 64), optimizer="adam", lr=1e-3, momentum=0.0, epochs=20,
-                 batch_size=128, weight_decay=0.0, dropout=0.0, batch_norm=False, early_stopping=0,
-                 validation_fraction=0.1, dtype="float32", random_state=None, verbose=False):
+    def __init__(self, hidden_layer_sizes=(128, 64), architecture=None, input_shape=None, optimizer="adam", lr=1e-3,
+                 momentum=0.0, epochs=20, batch_size=128, weight_decay=0.0, dropout=0.0, batch_norm=False,
+                 early_stopping=0, validation_fraction=0.1, dtype="float32", random_state=None, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.architecture = architecture
+        self.input_shape = input_shape
         self.optimizer = optimizer
         self.lr = lr
         self.momentum = momentum
@@ -145,12 +158,29 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def _dtype(self):
         return np.float64 if self.dtype == "float64" else np.float32
 
+    def _architecture(self):
+        """The layer specs of ``architecture`` with the output layer added, or None."""
+        if self.architecture is None:
+            return None
+        specs = parse_architecture(self.architecture) if isinstance(self.architecture, str) \
+            else list(self.architecture)
+        return specs + [{"type": "Dense", "units": len(self.classes_)}]
+
+    def _examples(self, X):
+        """``X``'s rows in the shape ``input_shape`` asks for (a view, no copy)."""
+        if self.input_shape is None:
+            return X
+        shape = tuple(int(s) for s in self.input_shape)
+        if int(np.prod(shape)) != X.shape[1]:
+            raise ValueError(f"input_shape {shape} holds {int(np.prod(shape))} numbers; X has {X.shape[1]} features")
+        return X.reshape(len(X), *shape)
+
     def _config(self, n_features, epochs, validation_size):
         try:
             # (``dataset`` stays at its default: it names the data for the CLI, and the trainer does not read it.)
             return TrainConfig(
-                layers=(n_features, *self.hidden_layer_sizes, len(self.classes_)), epochs=epochs,
-                batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
+                layers=(n_features, *self.hidden_layer_sizes, len(self.classes_)), architecture=self._architecture(),
+                epochs=epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
                 weight_decay=self.weight_decay, dropout=self.dropout, batch_norm=self.batch_norm,
                 early_stopping=self.early_stopping if validation_size else 0, validation_size=validation_size,
                 test_every_epoch=False, seed=self._seed, dtype=self.dtype)
@@ -168,9 +198,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"validation_fraction must be in (0, 1) and leave rows to train on; got "
                                  f"{self.validation_fraction} of {len(X)} rows")
         config = self._config(X.shape[1], done + epochs, validation_size)
-        data = Dataset(name="the training data", train=Split(X, codes), test=None,
+        data = Dataset(name="the training data", train=Split(self._examples(X), codes), test=None,
                        class_names=tuple(map(str, self.classes_)), source=None)
-        trainer = Trainer(config, data, log=print if self.verbose else None)
+        try:
+            trainer = Trainer(config, data, log=print if self.verbose else None)
+        except ConfigError as exc:  # e.g. layers that do not fit input_shape
+            raise ValueError(f"{type(self).__name__}: {exc}") from None
         if previous is not None:  # as Trainer.resume does from a checkpoint file
             try:
                 trainer.model.load_state_arrays(self.model_.state_arrays())
