@@ -159,7 +159,7 @@ def cnn(dtype=np.float32):
 
 def test_a_cnn_exports_runs_in_onnxruntime_and_imports_back(test_images):
     model = cnn()
-    images = test_images[:2000].reshape(-1, 1, 28, 28)
+    images = test_images[:1000].reshape(-1, 1, 28, 28)
     proto = to_onnx(model)
     assert [node.op_type for node in proto.graph.node] == [
         "Conv", "BatchNormalization", "Relu", "MaxPool", "Conv", "Relu", "AveragePool", "Flatten", "Dropout", "Gemm"]
@@ -179,7 +179,7 @@ def test_a_pytorch_cnn_imports_and_matches_pytorch(test_images):
         torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Conv2d(8, 16, 3, stride=2), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
         torch.nn.Flatten(), torch.nn.Linear(16 * 3 * 3, 10)).eval()
-    images = test_images[:2000].reshape(-1, 1, 28, 28)
+    images = test_images[:1000].reshape(-1, 1, 28, 28)
     with torch.no_grad():
         expected = net(torch.from_numpy(images)).numpy()
     buffer = io.BytesIO()
