@@ -242,3 +242,26 @@ def test_architecture_as_specs_and_what_does_not_fit(iris):
         quick(architecture="conv4k3 flatten").fit(X, y)
     with pytest.raises(ValueError, match="cannot read 'conv4q3'"):
         quick(architecture="conv4q3").fit(X, y)
+
+
+def run_python(code):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    return subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(src)!r}); {code}"],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_core_library_never_imports_the_optional_extras():
+    done = run_python("import scratchnn, scratchnn.cli, scratchnn.training, scratchnn.nn; "
+                      "scratchnn.cli.build_parser(); "
+                      "print(sorted(m for m in ('sklearn', 'onnx', 'onnxruntime', 'pandas') if m in sys.modules))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_without_scikit_learn_the_import_error_says_what_to_install():
+    done = run_python("sys.modules['sklearn'] = None; import scratchnn.sklearn")
+    assert "scratchnn.sklearn needs scikit-learn >= 1.6: pip install 'scratchnn[sklearn]'" in done.stderr
