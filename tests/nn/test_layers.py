@@ -156,3 +156,19 @@ def test_batchnorm_running_statistics_match_torch_batchnorm1d():
     x = rng.standard_normal((5, 4))
     with torch.no_grad():
         np.testing.assert_allclose(ours.forward(x.copy()), theirs(torch.from_numpy(x)).numpy(), rtol=1e-10)
+
+
+def test_batchnorm_running_statistics_by_hand():
+    """momentum 0.5, two batches: running = 0.5 * running + 0.5 * batch statistic (variance unbiased)."""
+    layer = BatchNorm(1, momentum=0.5)
+    assert layer.running_mean.dtype == layer.running_var.dtype == np.float32
+    layer.forward(np.array([[1.0], [3.0]], np.float32), training=True)   # mean 2, unbiased var 2
+    np.testing.assert_allclose([layer.running_mean[0], layer.running_var[0]], [1.0, 1.5])
+    layer.forward(np.array([[0.0], [0.0], [6.0]], np.float32), training=True)  # mean 2, unbiased var 12
+    np.testing.assert_allclose([layer.running_mean[0], layer.running_var[0]], [1.5, 6.75])
+    assert layer.running_mean.dtype == np.float32
+
+
+def test_layer_reprs_name_the_layer_and_its_sizes():
+    assert repr(ReLU()) == "ReLU()" and repr(Dropout(0.25)) == "Dropout(0.25)"
+    assert repr(Dense(3, 2)) == "Dense(3, 2)" and repr(BatchNorm(4)) == "BatchNorm(4)"

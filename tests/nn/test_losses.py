@@ -54,3 +54,9 @@ def test_float32_in_float32_out():
     loss_fn = SoftmaxCrossEntropy()
     loss_fn.forward(np.zeros((2, 3), np.float32), np.array([0, 1]))
     assert loss_fn.backward().dtype == np.float32
+
+
+def test_softmax_shifts_each_row_by_its_own_maximum():
+    # Rows 2000 apart: one shift for the whole batch would underflow the second row to 0/0.
+    p = softmax(np.array([[1000.0, 1000.0], [-1000.0, -1000.0 - np.log(3.0)]]))
+    np.testing.assert_allclose(p, [[0.5, 0.5], [0.75, 0.25]], rtol=1e-12)

@@ -107,3 +107,12 @@ def test_dense_layer_contract_for_any_batch_size():
     for n in (1, 5, 2):
         assert layer.forward(np.ones((n, 3), np.float32)).shape == (n, 2)
         assert layer.backward(np.ones((n, 2), np.float32)).shape == (n, 3)
+
+
+def test_predict_logits_keeps_the_model_dtype_and_matches_one_big_batch():
+    model = build_mlp([5, 7, 3], seed=2)
+    x = np.random.default_rng(1).random((23, 5), dtype=np.float32)
+    small = model.predict_logits(x, batch_size=4)
+    assert small.dtype == np.float32 and small.shape == (23, 3)
+    np.testing.assert_allclose(small, model.predict_logits(x, batch_size=100), rtol=1e-6)
+    np.testing.assert_array_equal(model.predict(x, batch_size=4), small.argmax(axis=1))

@@ -455,3 +455,10 @@ def test_state_never_sinks_into_subnormal_numbers(make):
     for name in opt.state_slots:
         slot = getattr(opt, name)
         assert not np.any((slot != 0) & (np.abs(slot) < tiny)), name
+
+
+def test_documented_defaults():
+    """The constructor defaults the docstrings and README state (AdamW's decay is PyTorch's)."""
+    assert (RMSProp().lr, RMSProp().rho, RMSProp().eps, RMSProp().weight_decay) == (1e-3, 0.9, 1e-8, 0.0)
+    assert (AdamW().weight_decay, AdamW().eps, AdamW().beta1, AdamW().beta2) == (0.01, 1e-8, 0.9, 0.999)
+    assert (Adam().weight_decay, Adam().lr) == (0.0, 1e-3)
