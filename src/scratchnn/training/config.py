@@ -53,7 +53,7 @@ class TrainConfig:
     epochs: int = 120
     batch_size: int = 0
     optimizer: str = "sgd"
-    lr: float = 0.25
+    lr: float = 0.3
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float | None = None  # None: 0.01 for adamw, else 0
