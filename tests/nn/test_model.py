@@ -116,3 +116,7 @@ def test_predict_logits_keeps_the_model_dtype_and_matches_one_big_batch():
     assert small.dtype == np.float32 and small.shape == (23, 3)
     np.testing.assert_allclose(small, model.predict_logits(x, batch_size=100), rtol=1e-6)
     np.testing.assert_array_equal(model.predict(x, batch_size=4), small.argmax(axis=1))
+
+
+def test_repr_lists_the_layers_in_order():
+    assert repr(build_mlp([3, 4, 2])) == "Sequential(Dense(3, 4), ReLU(), Dense(4, 2))"
