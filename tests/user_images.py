@@ -27,6 +27,14 @@ def _colour_pair(rng):
 
 def user_style_image(digit, rng, kind):
     """One user-style picture (a PIL image) of ``digit`` (uint8 28x28, white on black)."""
+    image, jpeg = _render(digit, rng, kind)
+    if jpeg is None:
+        return image
+    return Image.open(io.BytesIO(jpeg))
+
+
+def _render(digit, rng, kind):
+    """(PIL image, its JPEG encoding or None for kinds kept lossless)."""
     side = int(rng.integers(200, 360))
     big = Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC)
     big = big.filter(ImageFilter.MaxFilter(2 * int(side / 100) + 1))  # thicker strokes
@@ -44,21 +52,39 @@ def user_style_image(digit, rng, kind):
         colours = _colour_pair(rng)
     elif kind == "grey-16-bit":
         grey = (1 - ink[:, :, 0]) * 52000 + 6000
-        return Image.fromarray(grey.astype(np.uint16))
+        return Image.fromarray(grey.astype(np.uint16)), None
     else:
         raise ValueError(kind)
     pen, paper = (np.asarray(c, np.float32) for c in colours)
     if kind == "transparent":
         rgba = np.concatenate([np.broadcast_to(pen, ink.shape[:2] + (3,)), 255 * ink], axis=2)
-        return Image.fromarray(rgba.astype(np.uint8), "RGBA")
-    rgb = (ink * pen + (1 - ink) * paper).astype(np.uint8)
+        return Image.fromarray(rgba.astype(np.uint8), "RGBA"), None
+    rgb = Image.fromarray((ink * pen + (1 - ink) * paper).astype(np.uint8), "RGB")
     buffer = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(buffer, "JPEG", quality=int(rng.integers(55, 90)))
-    buffer.seek(0)
-    return Image.open(buffer)
+    rgb.save(buffer, "JPEG", quality=int(rng.integers(55, 90)))
+    return rgb, buffer.getvalue()
 
 
 def user_style_images(digits, seed=0):
     """One picture per digit, the kinds taken in turn; returns a list of PIL images."""
     rng = np.random.default_rng(seed)
     return [user_style_image(d, rng, KINDS[i % len(KINDS)]) for i, d in enumerate(digits)]
+
+
+def write_user_style_files(digits, folder, seed=0):
+    """Write one picture per digit into ``folder`` (JPEG, or PNG for the lossless kinds).
+
+    Returns the paths, in the digits' order. The same seed gives the same
+    pictures as :func:`user_style_images`.
+    """
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, digit in enumerate(digits):
+        image, jpeg = _render(digit, rng, KINDS[i % len(KINDS)])
+        path = folder / f"{i:05d}.{'jpg' if jpeg is not None else 'png'}"
+        if jpeg is not None:
+            path.write_bytes(jpeg)
+        else:
+            image.save(path)
+        paths.append(path)
+    return paths

@@ -1,4 +1,4 @@
-"""The ``scratchnn`` command: train, evaluate, download, export and import ONNX.
+"""The ``scratchnn`` command: train, evaluate, predict, download, export and import ONNX.
 
 Every error a user can cause ends in one line on stderr that names the input
 and what was expected, and exit status 2 (argparse's own convention for bad
@@ -133,6 +133,21 @@ def build_parser():
     ev.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
     ev.add_argument("--dataset", choices=DATASETS, help="default: the dataset the model was trained on")
     _add_data_flags(ev)
+
+    pr = sub.add_parser("predict", help="classify your own pictures: image files or folders of them",
+                        description="Classify pictures of any size and format Pillow reads. Each is made to "
+                                    "look like the model's dataset first (cropped, scaled, centred, ink white "
+                                    "on black). Exit status 0 when every picture was classified, 2 when any "
+                                    "could not be (each gets one line; the others are still classified).")
+    pr.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
+    pr.add_argument("paths", type=Path, nargs="+", metavar="PATH",
+                    help="an image file, or a folder (searched recursively for image files)")
+    pr.add_argument("--ink", choices=("auto", "dark", "light"), default="auto",
+                    help="ink darker or lighter than the paper (default: auto, detected per picture)")
+    pr.add_argument("--top", type=_positive_int, default=3, help="how many likeliest classes to show (default: 3)")
+    pr.add_argument("--json", action="store_true", help="one JSON record per picture (JSON Lines) on stdout")
+    pr.add_argument("--save-preprocessed", type=Path, metavar="DIR",
+                    help="write the 28x28 images the network saw into DIR, as PNG")
 
     ex = sub.add_parser("export", help="write a saved model as an ONNX file (needs scratchnn[onnx])")
     ex.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
@@ -314,6 +329,73 @@ def cmd_download(args):
     return 0
 
 
+def _image_files(paths):
+    """Files named on the command line, and the image files inside named folders, in order."""
+    from PIL import Image
+
+    extensions = set(Image.registered_extensions())
+    files = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in extensions and p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files += found or [path]  # an empty folder is reported as not an image
+        else:
+            files.append(path)
+    return files
+
+
+def _save_preprocessed(records, out_dir):
+    """Write each picture's 28x28 input as ``<name>.png`` (numbered where names repeat)."""
+    import numpy as np
+    from PIL import Image
+
+    from .atomic import atomic_open
+
+    taken = set()
+    for record in records:
+        if not record.ok:
+            continue
+        stem = Path(record.source).stem or "image"
+        name, n = f"{stem}.png", 1
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}.png"
+        taken.add(name)
+        pixels = np.round(record.image * 255).astype(np.uint8)
+        with atomic_open(out_dir / name, "wb") as handle:
+            Image.fromarray(pixels, "L").save(handle, "PNG")
+
+
+def _describe(record):
+    def label(c, name, p):
+        return f"{name} {p:.1%}" if name == str(c) else f"{name} (class {c}) {p:.1%}"
+
+    top = ", ".join(label(*entry) for entry in record.top)
+    return f"{record.source}: {label(record.label, record.name, record.probability)}  top {len(record.top)}: {top}"
+
+
+def cmd_predict(args):
+    from .classifier import load_model
+
+    classifier = load_model(args.model)
+    files = _image_files(args.paths)
+    records = classifier.predict_images(files, ink=args.ink, top=args.top, errors="keep")
+    for record in records:
+        if not record.ok:
+            print(f"scratchnn predict: error: {record.error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(record.to_dict()))
+        elif record.ok:
+            print(_describe(record))
+    if args.save_preprocessed:
+        _save_preprocessed(records, args.save_preprocessed)
+    failed = sum(not r.ok for r in records)
+    if failed:
+        print(f"scratchnn predict: {failed} of {len(records)} pictures could not be classified", file=sys.stderr)
+    return 2 if failed else 0
+
+
 def cmd_export(args):
     from .interop.onnx import export_onnx
     from .nn.serialize import load_model
@@ -338,8 +420,8 @@ def cmd_import(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "download": cmd_download, "export": cmd_export,
-            "import": cmd_import}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "download": cmd_download,
+            "export": cmd_export, "import": cmd_import}
 
 
 def main(argv=None):

@@ -175,9 +175,8 @@ def preprocess_image(image, dataset="mnist", ink="auto", framing=None):
     if isinstance(image, np.ndarray):
         name, colour, alpha = "array", *_array_channels(image)
     else:
-        image = open_image(image)
-        name = _name_of(image)
-        colour, alpha = _channels(image)
+        name = _name_of(image) if isinstance(image, Image.Image) else os.fspath(image)
+        colour, alpha = _channels(open_image(image))
     strength = _ink_strength(colour, alpha, ink, name)
     return _frame(strength, framing, name)
 
@@ -278,10 +277,13 @@ def _ink_strength(colour, alpha, ink, name):
     # not count), and at least a small share of the ink's contrast, is still paper.
     noise = 3 * float(np.median(difference[rim])) if rim.any() else 0.0
     peak = float(difference.max())
-    if peak < MIN_CONTRAST or peak <= noise:
-        raise ImageError(f"{name}: blank image: no ink stands out from the paper (the strongest "
-                         f"contrast is {peak:.0%}, the paper varies by {noise:.0%}; at least "
-                         f"{MIN_CONTRAST:.0%} and more than the paper's variation is needed)")
+    if peak < MIN_CONTRAST:
+        raise ImageError(f"{name}: blank image: no ink found (the strongest contrast with the paper "
+                         f"is {peak:.0%}; at least {MIN_CONTRAST:.0%} is needed)")
+    if peak <= noise:
+        raise ImageError(f"{name}: blank image: nothing stands out from the paper (it varies by "
+                         f"{noise:.0%}, the strongest contrast is {peak:.0%}); if the ink covers the edges, "
+                         "force the ink's polarity (dark or light)")
     floor = max(noise, 0.15 * peak)
     return np.maximum(difference - floor, 0) / (peak - floor)
 
