@@ -132,6 +132,10 @@ def build_parser():
     ev = sub.add_parser("evaluate", help="print a saved model's test accuracy and loss")
     ev.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
     ev.add_argument("--dataset", choices=DATASETS, help="default: the dataset the model was trained on")
+    ev.add_argument("--report", type=Path, metavar="DIR",
+                    help="also print per-class precision/recall/F1 and write them (CSV, JSON), the confusion "
+                         "matrix, the most confident mistakes, the training curves, the first layer's weights "
+                         "and report.html into DIR")
     _add_data_flags(ev)
 
     pr = sub.add_parser("predict", help="classify your own pictures: image files or folders of them",
@@ -144,7 +148,7 @@ def build_parser():
                     help="an image file, or a folder (searched recursively for image files)")
     pr.add_argument("--ink", choices=("auto", "dark", "light"), default="auto",
                     help="ink darker or lighter than the paper (default: auto, detected per picture)")
-    pr.add_argument("--top", type=_positive_int, default=3, help="how many likeliest classes to show (default: 3)")
+    pr.add_argument("--top", type=int_at_least(1), default=3, help="how many likeliest classes to show (default: 3)")
     pr.add_argument("--json", action="store_true", help="one JSON record per picture (JSON Lines) on stdout")
     pr.add_argument("--save-preprocessed", type=Path, metavar="DIR",
                     help="write the 28x28 images the network saw into DIR, as PNG")
@@ -309,7 +313,12 @@ def cmd_evaluate(args):
     name = args.dataset or classifier.dataset
     dataset = _load(name, args)
     try:
-        result = classifier.evaluate(dataset)
+        if args.report:
+            from .report import write_report
+
+            result, written = write_report(classifier, dataset, args.report, model_path=args.model)
+        else:
+            result = classifier.evaluate(dataset)
     except ModelFileError as exc:
         raise ModelFileError(f"{args.model}: {exc}") from None
     loss, acc = result.loss, result.accuracy
@@ -318,6 +327,12 @@ def cmd_evaluate(args):
     other = f" (trained on {classifier.dataset}, not {name})" if classifier.dataset not in (None, name) else ""
     print(f"{args.model}: {name} test accuracy {acc:.2%} ({correct}/{len(dataset.test)}), "
           f"test loss {loss:.4f}{other}")
+    if args.report:
+        from .report import format_class_table
+
+        print("\n".join(format_class_table(result)))
+        print(f"saved {', '.join(p.name for p in written.values())} in {args.report}")
+        print(f"open {written['html']}")
     return 0
 
 
