@@ -169,3 +169,20 @@ def test_help_on_the_package_lists_the_api():
         assert name in text
     for name in scratchnn.__all__:
         assert getattr(scratchnn, name).__doc__, name
+
+
+def test_a_convolutional_model_takes_the_same_inputs(mnist, tmp_path):
+    from scratchnn.nn.architecture import build_model, parse_architecture
+
+    network = build_model(parse_architecture("conv4k3 relu pool2 flatten dense10"), (1, 28, 28), seed=0)
+    cnn = Classifier(network)
+    assert cnn.input_shape == (1, 28, 28) and cnn.input_size == 784
+    images = mnist.test.images[:20]
+    predicted = cnn.predict(images)
+    assert predicted.shape == (20,)
+    assert np.array_equal(predicted, cnn.predict(images.reshape(20, 784)))
+    assert np.array_equal(predicted, cnn.predict(images.reshape(20, 1, 28, 28) / 255.0))
+    assert cnn.predict(images[4]) == predicted[4]
+    assert len(cnn.predict_images(user_style_images(images[:3]))) == 3
+    cnn.save(tmp_path / "cnn.npz")
+    assert np.array_equal(scratchnn.load_model(tmp_path / "cnn.npz").predict(images), predicted)

@@ -102,6 +102,11 @@ def test_first_layer_pictures_for_dense_and_convolution_layers():
     fig.savefig(buffer, format="png")
     assert png_size(buffer.getvalue())[0] == 800
     assert first_layer_filters(build_mlp((20, 5, 3))) is None  # not an image: nothing to draw
+    from scratchnn.nn.architecture import build_model, parse_architecture
+
+    cnn = build_model(parse_architecture("conv6k5 relu flatten dense10"), (1, 28, 28))
+    tiles, title = first_layer_filters(cnn)
+    assert tiles.shape == (6, 5, 5) and np.array_equal(tiles[2], cnn.layers[0].W[:, :, 0, 2])
 
 
 def test_confusion_picture_takes_class_names():
