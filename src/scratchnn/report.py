@@ -93,7 +93,7 @@ def mistakes_figure(images, labels, predictions, confidences, class_names):
         if k < count:
             ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255)
             ax.set_title(f"true {class_names[labels[k]]}\nsaid {class_names[predictions[k]]} "
-                         f"{confidences[k]:.0%}", fontsize=8)
+                         f"{confidences[k]:.1%}", fontsize=8)
     if count == 0:
         fig.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
     fig.suptitle("the most confident mistakes", fontsize=11)
