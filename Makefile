@@ -3,24 +3,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Extras to install: CI adds `reference` (the CPU PyTorch wheel the comparison tests use).
+EXTRAS ?= test
 SHARED_DATA := $(abspath ../shared/data)
-# Tests read the datasets from ../shared/data when it exists, never the network.
+# A development checkout reads the datasets from ../shared/data beside it, as CI does.
 export SCRATCHNN_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA))
 
-.PHONY: install train test bench mutation clean
+.PHONY: install data train test bench mutation clean
 
 $(BIN)/scratchnn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
 install: $(BIN)/scratchnn
 
+# Download (verified) any dataset the tests need that is found nowhere: not in
+# $SCRATCHNN_DATA, the user cache or a system copy. Without network the tests
+# that need it are skipped, and tests.py says so instead of claiming success.
+data: install
+	@$(BIN)/scratchnn download --if-missing mnist fashion-mnist || \
+		echo "make: going on without it; the tests that need it will be skipped and listed" >&2
+
 train: install
 	$(BIN)/python train.py
 
-test: install
+test: data
 	$(BIN)/python tests.py
 
 bench: install

@@ -65,6 +65,12 @@ def setting(name):
     return parse
 
 
+def _dataset_name(text):
+    if text not in DATASETS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(DATASETS)}, got {text!r}")
+    return text
+
+
 def _add_data_flags(parser):
     parser.add_argument("--data-dir", type=Path,
                         help="folder holding the dataset files (default: $SCRATCHNN_DATA, the cache, "
@@ -164,9 +170,13 @@ def build_parser():
                                                  "Dropout, Conv, MaxPool, AveragePool, Flatten and a final Softmax")
     im.add_argument("output", type=Path, help="the model .npz to write")
 
-    dl = sub.add_parser("download", help="download and verify a dataset into the cache")
-    dl.add_argument("dataset", nargs="?", choices=DATASETS, default="mnist")
-    dl.add_argument("--dir", type=Path, help="destination (default: the user cache)")
+    dl = sub.add_parser("download", help="download and verify datasets into the cache",
+                        description="Download datasets, check every file's SHA-256, and say where they went.")
+    dl.add_argument("datasets", nargs="*", type=_dataset_name, metavar="DATASET",
+                    help=f"{' and/or '.join(DATASETS)} (default: mnist)")
+    dl.add_argument("--dir", type=Path, help="folder to download into (default: the user cache)")
+    dl.add_argument("--if-missing", action="store_true",
+                    help="skip a dataset already found ($SCRATCHNN_DATA, the user cache or a system copy)")
     return parser
 
 
@@ -337,11 +347,22 @@ def cmd_evaluate(args):
 
 
 def cmd_download(args):
-    from .data import download_dataset
+    from .data import download_dataset, find_dataset_dir
 
-    path = download_dataset(args.dataset, dest_dir=args.dir)
-    print(f"{args.dataset}: verified files in {path}")
-    return 0
+    failed = []
+    for name in args.datasets or ["mnist"]:
+        found = find_dataset_dir(name) if args.if_missing else None
+        if found is not None:
+            print(f"{name}: found in {found}; nothing to download")
+            continue
+        try:
+            path = download_dataset(name, dest_dir=args.dir)
+        except ScratchnnError as error:
+            print(f"scratchnn download: error: {error}", file=sys.stderr)
+            failed.append(name)
+            continue
+        print(f"{name}: verified files in {path}")
+    return 2 if failed else 0
 
 
 def _image_files(paths):

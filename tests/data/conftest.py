@@ -3,7 +3,8 @@
 No test here may touch the network or the user's real cache. Every test runs
 with HOME in a temporary folder, no SCRATCHNN_DATA, no system copy, no mirrors
 and an ``npm`` that refuses to run; a test opts back in to exactly what it
-exercises (the loopback mirror server, a fake npm, the shared data).
+exercises (the loopback mirror server, a fake npm). The real datasets come
+from the fixtures in tests/conftest.py, found before any test seals itself off.
 """
 
 import functools
@@ -21,24 +22,6 @@ import pytest
 
 from scratchnn.data import datasets, download
 
-
-def _shared_data_dir() -> tuple[Path | None, str]:
-    """Return (folder holding mnist/ and fashion-mnist/, or None, and why not)."""
-    configured = os.environ.get("SCRATCHNN_DATA")
-    if configured:
-        root, origin = Path(configured), "$SCRATCHNN_DATA"
-    else:
-        root, origin = Path(__file__).parents[2].parent / "shared" / "data", "the default location"
-    if (root / "mnist").is_dir() and (root / "fashion-mnist").is_dir():
-        return root, ""
-    return None, (
-        f"real datasets not found in {root} ({origin}); "
-        "set SCRATCHNN_DATA to a folder holding mnist/ and fashion-mnist/"
-    )
-
-
-# Resolved once, before any test replaces SCRATCHNN_DATA.
-SHARED_DATA, SHARED_DATA_MISSING = _shared_data_dir()
 
 # Written independently of scratchnn.data.idx so that a wrong table there shows up.
 IDX_TYPE_CODES = {
@@ -94,38 +77,13 @@ def write_executable(path: Path, text: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The folder holding the real mnist/ and fashion-mnist/ copies (skips if absent)."""
-    if SHARED_DATA is None:
-        pytest.skip(SHARED_DATA_MISSING)
-    return SHARED_DATA
-
-
-@pytest.fixture(scope="session")
-def mnist_dir(shared_data) -> Path:
-    return shared_data / "mnist"
-
-
-@pytest.fixture(scope="session")
-def mnist(mnist_dir):
-    """Real MNIST, loaded and verified once per session (about 0.4 s)."""
-    return datasets.load_dataset("mnist", data_dir=mnist_dir, download=False)
-
-
-@pytest.fixture(scope="session")
-def fashion(shared_data):
-    """Real Fashion-MNIST, loaded and verified once per session."""
-    return datasets.load_dataset("fashion-mnist", data_dir=shared_data / "fashion-mnist", download=False)
-
-
 @pytest.fixture
-def mnist_copy(tmp_path, mnist_dir) -> Path:
+def mnist_copy(tmp_path, mnist_gz_dir) -> Path:
     """A writable tmp/mnist folder whose files link to the real ones; replace a file to alter it."""
     folder = tmp_path / "copy" / "mnist"
     folder.mkdir(parents=True)
     for filename in download.DATASET_FILES:
-        link_or_copy(mnist_dir / f"{filename}.gz", folder / f"{filename}.gz")
+        link_or_copy(mnist_gz_dir / f"{filename}.gz", folder / f"{filename}.gz")
     return folder
 
 
@@ -172,13 +130,13 @@ class MirrorServer:
 
 
 @pytest.fixture(scope="session")
-def _mirror_server_session(tmp_path_factory, mnist_dir):
+def _mirror_server_session(tmp_path_factory, mnist_gz_dir):
     root = tmp_path_factory.mktemp("mirrors")
     for folder in ("good", "corrupt", "empty"):
         (root / folder).mkdir()
     for filename in download.DATASET_FILES:
-        compressed = (mnist_dir / f"{filename}.gz").read_bytes()
-        shutil.copyfile(mnist_dir / f"{filename}.gz", root / "good" / f"{filename}.gz")
+        compressed = (mnist_gz_dir / f"{filename}.gz").read_bytes()
+        shutil.copyfile(mnist_gz_dir / f"{filename}.gz", root / "good" / f"{filename}.gz")
         if "images" in filename:
             damaged = compressed[: len(compressed) // 2]
         else:

