@@ -43,11 +43,11 @@ def test_train_writes_model_metrics_plots_and_evaluate_agrees(tmp_path, shared_d
 
     code, out, err = run_cli(["evaluate", str(run / "model.npz"), "--data-dir", str(shared_data)], capsys)
     assert code == 0, err
-    assert f"test accuracy {trained:.2f}%" in out and "trained on" not in out
+    assert out.startswith(f"mnist test accuracy {trained:.2f}% (") and out.rstrip().endswith(f"({run / 'model.npz'})")
     if (shared_data / "fashion-mnist").is_dir():
         code, out, err = run_cli(["evaluate", str(run / "model.npz"), "--dataset", "fashion-mnist",
                                   "--data-dir", str(shared_data)], capsys)
-        assert code == 0 and "fashion-mnist test accuracy" in out and "(trained on mnist, not fashion-mnist)" in out
+        assert code == 0 and "fashion-mnist test accuracy" in out and ", trained on mnist, not fashion-mnist)" in out
 
 
 def test_flags_override_the_preset():
@@ -364,3 +364,56 @@ def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("scratchnn.cli._load", _no_data)
     code, _, err = run_cli(["train", "--output-dir", str(tmp_path), "--name", "r"], capsys)
     assert code == 2 and err == f"scratchnn train: error: {tmp_path / 'r' / 'config.json'}: No space left on device\n"
+
+
+def test_version():
+    import scratchnn
+
+    done = subprocess.run(_cli("--version"), capture_output=True, text=True, env=_env())
+    assert done.returncode == 0 and done.stdout == f"scratchnn {scratchnn.__version__}\n"
+    assert f'version = "{scratchnn.__version__}"' in (ROOT / "pyproject.toml").read_text()  # one version
+
+
+def test_every_train_flag_says_what_it_does_its_default_and_the_presets_values():
+    from scratchnn.training.presets import PRESETS, preset_settings
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    for action in train._actions:
+        if action.dest == "help":
+            continue
+        assert action.help and "(default: " in action.help, action.option_strings
+        assert not action.help.startswith("("), action.option_strings  # a description comes first
+    helps = {action.dest: action.help for action in train._actions}
+    default = TrainConfig()
+    for preset in PRESETS:
+        for field, value in preset_settings(preset).items():
+            if value != getattr(default, field):
+                assert preset in helps[field], (preset, field)
+    assert "(default: 0.3; mlp: 0.003; mlp-large: 0.001)" in helps["lr"]
+    assert "mlp, mlp-large on fashion-mnist: on" in helps["hflip"]
+
+
+def test_train_help_ends_with_examples_that_parse(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    examples = text.split("examples:\n")[1].strip().splitlines()
+    assert 2 <= len(examples) <= 3
+    for line in examples:
+        args = line.split("#")[0].split()
+        assert args[:2] == ["scratchnn", "train"]
+        build_parser().parse_args(args[1:])
+
+
+def test_default_run_folders_never_reuse_an_earlier_run(tmp_path, shared_data, capsys):
+    args = ["train", "--epochs", "1", "--layers", "784,16,10", "--no-plots", "--quiet", "--no-download",
+            "--data-dir", str(shared_data), "--output-dir", str(tmp_path)]
+    assert run_cli(args, capsys)[0] == 0
+    first = (tmp_path / "classic" / "model.npz").read_bytes()
+    assert run_cli([*args, "--seed", "1"], capsys)[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["classic", "classic-2"]
+    assert (tmp_path / "classic" / "model.npz").read_bytes() == first
+    from scratchnn.cli import _free_run_name
+
+    fashion = build_parser().parse_args(["train", "--preset", "mlp", "--dataset", "fashion-mnist"])
+    assert _free_run_name(tmp_path, fashion, config_from_args(fashion)) == "mlp-fashion-mnist"

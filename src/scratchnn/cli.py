@@ -71,6 +71,78 @@ def _dataset_name(text):
     return text
 
 
+# One line for each training flag whose add_argument line gives none.
+DESCRIPTIONS = {
+    "dataset": "which images to train on",
+    "epochs": "passes over the training set",
+    "optimizer": "update rule",
+    "batch_norm": "batch normalisation after each hidden Dense layer",
+    "monitor": "the validation figure early stopping and the best epoch follow",
+    "seed": "seed of the weights, the shuffling, the validation split and the distortions",
+    "dtype": "floating-point type of the weights and the arithmetic",
+    "nesterov": "Nesterov momentum (SGD)",
+}
+
+# What a flag's absence means, where its default value alone would not say it.
+DEFAULT_TEXTS = {"resume": "a new run", "architecture": "the MLP of --layers"}
+
+TRAIN_EXAMPLES = """examples:
+  scratchnn train                  # the classic run: 120 full-batch epochs into runs/classic
+  scratchnn train --preset mlp --seed 1 --name mlp-seed1
+  scratchnn train --preset mlp --dataset fashion-mnist --epochs 20
+"""
+
+
+def _show_defaults(parser, config_flags):
+    """Complete each flag's help: a description where it has none, its default, and each preset's value.
+
+    The values are read from TrainConfig and the presets, so the help cannot drift from them.
+    """
+    import re
+
+    from .training.config import TrainConfig
+    from .training.presets import PRESETS, preset_settings
+
+    defaults = TrainConfig()
+    for action in parser._actions:
+        if action.dest in ("help", "version"):
+            continue
+        text = action.help or DESCRIPTIONS.get(action.dest, "")
+        if action.dest in config_flags and hasattr(defaults, action.dest):
+            default = getattr(defaults, action.dest)
+            by_value = {}  # a preset's value -> the presets (and datasets) that use it
+            for preset in sorted(PRESETS):
+                for dataset in ("mnist", "fashion-mnist"):
+                    value = preset_settings(preset, dataset).get(action.dest, default)
+                    own = preset_settings(preset, "mnist").get(action.dest, default)
+                    if value != default and (dataset == "mnist" or value != own):
+                        by_value.setdefault(_plain(value), {}).setdefault(dataset, []).append(preset)
+            text = re.sub(r"\s*\(default: [^)]*\)", "", text)
+            text += f" (default: {DEFAULT_TEXTS.get(action.dest) or _plain(default)}" + "".join(
+                f"; {_where(datasets)}: {value}" for value, datasets in by_value.items()) + ")"
+        elif "default" not in text and action.option_strings:
+            default = DEFAULT_TEXTS.get(action.dest, action.default)
+            text += f" (default: {'off' if default in (None, False) else _plain(default)})"
+        action.help = text.strip()
+
+
+def _where(datasets):
+    """{"mnist": ["mlp"], "fashion-mnist": ["mlp", "mlp-large"]} -> "mlp; mlp, mlp-large on fashion-mnist"."""
+    return "; ".join(", ".join(presets) + ("" if dataset == "mnist" else f" on {dataset}")
+                     for dataset, presets in datasets.items())
+
+
+def _plain(value):
+    """A setting as a user types it: 784,128,64,10; on/off; 0.003."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def _add_data_flags(parser):
     parser.add_argument("--data-dir", type=Path,
                         help="folder holding the dataset files (default: $SCRATCHNN_DATA, the cache, "
@@ -83,11 +155,15 @@ def build_parser():
     from .training.presets import PRESETS
     from .training.schedules import SCHEDULES
 
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="scratchnn", description="Neural networks from scratch in NumPy.")
+    parser.add_argument("--version", action="version", version=f"scratchnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a network and save model, metrics and plots",
-                           description="Train a network. Flags override the chosen preset.")
+                           description="Train a network. Flags override the chosen preset.",
+                           epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--preset", choices=sorted(PRESETS),
                        help="recipe to start from (default: classic, full-batch gradient descent)")
     train.add_argument("--dataset", choices=DATASETS)
@@ -128,12 +204,15 @@ def build_parser():
     train.add_argument("--seed", type=setting("seed"))
     train.add_argument("--dtype", choices=("float32", "float64"))
     train.add_argument("--output-dir", type=Path, help="where run folders go (default: runs)")
-    train.add_argument("--name", help="run folder name (default: preset, dataset and time)")
+    train.add_argument("--name", help="run folder name (default: the preset, plus the dataset if not mnist, "
+                            "numbered from the second run on: classic, classic-2, ...)")
     train.add_argument("--overwrite", action="store_true", help="reuse an existing run folder of that name")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
     train.add_argument("--show", action="store_true", help="open the plots when done (needs a display)")
     train.add_argument("--no-plots", action="store_true", help="do not write loss.png and accuracy.png")
     train.add_argument("--quiet", action="store_true", help="print only the final result")
+
+    _show_defaults(train, CONFIG_FLAGS)
 
     ev = sub.add_parser("evaluate", help="print a saved model's test accuracy and loss")
     ev.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
@@ -213,14 +292,28 @@ def _new_run(args, config):
     from .atomic import atomic_write_text
     from .training.run_folder import open_new_run
 
-    name = args.name or f"{args.preset or 'classic'}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run = open_new_run(args.output_dir or Path("runs"), name, args.overwrite)
+    output_dir = args.output_dir or Path("runs")
+    run = open_new_run(output_dir, args.name or _free_run_name(output_dir, args, config), args.overwrite)
     try:
         atomic_write_text(run.config_file, json.dumps(config.to_dict(), indent=1) + "\n")
     except BaseException:
         run.__exit__()
         raise
     return run
+
+
+def _free_run_name(output_dir, args, config):
+    """The default run name: the preset (and the dataset, if not MNIST), numbered from the second run on.
+
+    ``runs/classic``, then ``runs/classic-2``, ...: a new run never lands in an earlier one's folder.
+    """
+    base = args.preset or "classic"
+    if config.dataset != "mnist":
+        base += f"-{config.dataset}"
+    number = 1
+    while (output_dir / (name := base if number == 1 else f"{base}-{number}")).exists():
+        number += 1
+    return name
 
 
 def _resume_run(args):
@@ -292,7 +385,8 @@ def _train_in(run, config, args):
     if not args.no_plots:
         from .plots import display_available, save_plots, show_plots
 
-        paths = save_plots(result.history, run_dir, f"{dataset.name}")
+        paths = save_plots(result.history, run_dir,
+                           f"{run_dir.name}: {dataset.name}, final test accuracy {test_acc:.2%}")
         print(f"saved {', '.join(str(p) for p in paths)}")
         if args.show:
             if display_available():
@@ -334,9 +428,9 @@ def cmd_evaluate(args):
     loss, acc = result.loss, result.accuracy
     correct = round(acc * len(dataset.test))
     # A model evaluated on another dataset than it learned says so in the same line.
-    other = f" (trained on {classifier.dataset}, not {name})" if classifier.dataset not in (None, name) else ""
-    print(f"{args.model}: {name} test accuracy {acc:.2%} ({correct}/{len(dataset.test)}), "
-          f"test loss {loss:.4f}{other}")
+    other = f", trained on {classifier.dataset}, not {name}" if classifier.dataset not in (None, name) else ""
+    print(f"{name} test accuracy {acc:.2%} ({correct}/{len(dataset.test)}), test loss {loss:.4f}  "
+          f"({args.model}{other})")
     if args.report:
         from .report import format_class_table
 

@@ -16,6 +16,7 @@ SPLITS = (("train", "train"), ("val", "validation"), ("test", "test"))
 def _figure(history, metric, ylabel, title):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(7, 4.5), dpi=100)
     FigureCanvasAgg(fig)
@@ -29,6 +30,7 @@ def _figure(history, metric, ylabel, title):
                 values = [100 * v for v in values]
             ax.plot(epochs, values, label=label, marker="." if len(points) < 30 else None)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers, even on short runs
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
@@ -38,12 +40,16 @@ def _figure(history, metric, ylabel, title):
 
 
 def save_plots(history, out_dir, title=""):
-    """Write ``loss.png`` and ``accuracy.png`` into ``out_dir``; return their paths."""
+    """Write ``loss.png`` and ``accuracy.png`` into ``out_dir``; return their paths.
+
+    ``title`` says which run the curves show (the CLI gives the run's name, the
+    dataset and the final test accuracy); each plot's title is "<metric> of <title>".
+    """
     out_dir = Path(out_dir)
     paths = []
     for metric, ylabel, name in (("loss", "cross-entropy loss", "loss.png"),
                                  ("accuracy", "accuracy (%)", "accuracy.png")):
-        fig = _figure(history, metric, ylabel, f"{title} {metric}".strip())
+        fig = _figure(history, metric, ylabel, f"{metric} of {title}" if title else metric)
         path = out_dir / name
         with atomic_open(path, "wb") as handle:
             fig.savefig(handle, format="png")
