@@ -289,7 +289,7 @@ def test_layers_flag_replaces_a_presets_architecture():
 
     preset = next((name for name, s in PRESETS.items() if s.get("architecture")), None)
     if preset is None:
-        pytest.skip("no preset with an architecture")
+        pytest.skip("not applicable: no preset has an architecture yet")
     config = config_from_args(build_parser().parse_args(["train", "--preset", preset, "--layers", "784,20,10"]))
     assert config.architecture is None and config.layers == (784, 20, 10)
 

@@ -33,6 +33,8 @@ def test_reasons_are_classified(monkeypatch, tmp_path):
     assert not kind_of("could not import 'onnx': No module named 'onnx'").optional
     assert not kind_of("ONNX tests need onnxruntime (pip install -e '.[test]')").optional
     assert kind_of("the PyTorch reference needs torch (pip install torch==2.13.0)").optional
+    assert kind_of("PyTorch not installed: the independent reference is skipped").title.startswith("PyTorch")
+    assert kind_of("not applicable: no preset has an architecture yet").optional
     assert kind_of("needs a GPU (none found)").optional and not kind_of("needs a GPU").ci_provides
     assert kind_of("needs a browser: chromium not on PATH").ci_provides
     assert kind_of("no reason anyone wrote down") is UNKNOWN and not UNKNOWN.optional
