@@ -33,7 +33,8 @@ class SkipCounter:
         self.reasons = []
 
     def _record(self, report):
-        if report.skipped and isinstance(report.longrepr, tuple):
+        # An expected failure (xfail) is reported as skipped too; it did run.
+        if report.skipped and not hasattr(report, "wasxfail") and isinstance(report.longrepr, tuple):
             self.reasons.append(report.longrepr[2].removeprefix("Skipped: "))
 
     def pytest_runtest_logreport(self, report):
