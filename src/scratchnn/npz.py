@@ -15,6 +15,7 @@ Callers then compare each array's shape and dtype with what they expect and
 only then read it. Every problem is a :class:`ModelFileError` naming the file.
 """
 
+import tokenize
 import zipfile
 
 import numpy as np
@@ -24,6 +25,9 @@ from .errors import ModelFileError
 
 _ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")  # a member, or an empty archive
 _NPY_START = b"\x93NUMPY"
+# NumPy parses an .npy header as a Python literal: a damaged one can also fail
+# in the tokenizer or the parser, not only with ValueError.
+HEADER_PARSE_ERRORS = (SyntaxError, tokenize.TokenError)
 
 
 class NpzReader:
@@ -52,7 +56,7 @@ class NpzReader:
             for info in self._zip.infolist():
                 self.headers[self._member_name(info)] = self._read_header(info, allowed_dtypes)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-                NotImplementedError) as exc:
+                NotImplementedError, *HEADER_PARSE_ERRORS) as exc:
             self.close()
             raise self.error(f"damaged .npz archive ({exc})") from None
         except ModelFileError:
@@ -97,7 +101,7 @@ class NpzReader:
         try:
             with self._zip.open(name + ".npy") as member:
                 return npy_format.read_array(member, allow_pickle=False)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, *HEADER_PARSE_ERRORS) as exc:
             raise self.error(f"array {name!r} cannot be read ({exc})") from None
 
     def read_text(self, name, max_chars=16_000_000):

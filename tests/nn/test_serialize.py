@@ -132,6 +132,23 @@ def test_a_header_that_declares_terabytes_is_refused_without_allocating(good, tm
     assert peak < 5_000_000  # bytes: nothing near the 400 TB the header declares
 
 
+@pytest.mark.parametrize("damage", [b"{'descr': '<f4', 'fortran_order': False, 'shape': ((",  # tokenizer error
+                                    b"{'descr': '<f4', 'fortran_order': False, 'shape': (6, 4\x00"])  # NUL byte
+def test_a_header_numpy_cannot_parse_is_a_model_file_error(good, tmp_path, damage):
+    path, _ = good
+    damaged = tmp_path / "damaged.npz"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(buffer, "w") as target:
+        for info in source.infolist():
+            payload = source.read(info)
+            if info.filename == "layer0.W.npy":
+                start = payload.index(b"{")
+                payload = payload[:start] + damage + payload[start + len(damage):]
+            target.writestr(info.filename, payload)
+    damaged.write_bytes(buffer.getvalue())
+    refused(damaged, "damaged .npz archive")
+
+
 def test_a_good_file_round_trips(good):
     path, model = good
     loaded, metadata = load_model(path)
