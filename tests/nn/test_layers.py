@@ -116,6 +116,16 @@ def test_batchnorm_gradients():
     check_layer(layer, rng.standard_normal((8, 5)) * 3 + 1)
 
 
+def test_batchnorm_gradients_in_evaluation_use_the_running_statistics():
+    rng = np.random.default_rng(10)
+    layer = BatchNorm(5, dtype=np.float64)
+    layer.gamma[...] = rng.standard_normal(5)
+    layer.beta[...] = rng.standard_normal(5)
+    layer.running_mean[...] = rng.standard_normal(5)
+    layer.running_var[...] = rng.uniform(0.5, 2.0, 5)
+    check_layer(layer, rng.standard_normal((8, 5)) * 3 + 1, training=False)
+
+
 def test_batchnorm_normalises_in_training_and_uses_running_stats_in_evaluation():
     rng = np.random.default_rng(9)
     layer = BatchNorm(3, momentum=0.0, dtype=np.float64)  # momentum 0: running = last batch

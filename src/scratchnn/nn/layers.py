@@ -341,6 +341,9 @@ class BatchNorm(Layer):
 
         dgamma = sum(dy * x_hat)      dbeta = sum(dy)
         dx = gamma / (m sqrt(var + eps)) * (m dy - dbeta - x_hat * dgamma)
+
+    In evaluation the statistics are constants, so y is affine in x and
+    ``dx = dy * gamma / sqrt(running_var + eps)`` (used for saliency maps).
     """
 
     param_names = ("gamma", "beta")
@@ -388,6 +391,7 @@ class BatchNorm(Layer):
         return v if ndim == 2 else v.reshape(-1, 1, 1)
 
     def forward(self, x, training=False):
+        self.training = training
         axes = (0,) if x.ndim == 2 else (0, 2, 3)
         if training:
             n = x.size // x.shape[1]  # values per feature
@@ -414,6 +418,8 @@ class BatchNorm(Layer):
         np.sum(dout * self.x_hat, axis=axes, out=self.dgamma)
         np.sum(dout, axis=axes, out=self.dbeta)
         shaped = lambda v: self._per_feature(v, dout.ndim)
+        if not self.training:
+            return dout * shaped(self.gamma * self.inv_std)
         return shaped(self.gamma * self.inv_std / m) * (m * dout - shaped(self.dbeta) - self.x_hat * shaped(self.dgamma))
 
     def __repr__(self):
