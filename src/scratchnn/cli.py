@@ -1,4 +1,4 @@
-"""The ``scratchnn`` command: train, evaluate, predict, download, export and import ONNX.
+"""The ``scratchnn`` command: train, evaluate, predict, download, export and import ONNX, serve.
 
 Every error a user can cause ends in one line on stderr that names the input
 and what was expected, and exit status 2 (argparse's own convention for bad
@@ -141,6 +141,11 @@ def _plain(value):
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+def _port(text):
+    port = int_at_least(0)(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {port}")
+    return port
 
 
 def _add_data_flags(parser):
@@ -256,6 +261,13 @@ def build_parser():
     dl.add_argument("--dir", type=Path, help="folder to download into (default: the user cache)")
     dl.add_argument("--if-missing", action="store_true",
                     help="skip a dataset already found ($SCRATCHNN_DATA, the user cache or a system copy)")
+    sv = sub.add_parser("serve", help="draw digits in the browser and watch the network think",
+                        description="Start a local web page where you draw a digit and see the model's answer, "
+                                    "its hidden layers and a saliency map; also a JSON API (see README).")
+    sv.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0 = any free port)")
     return parser
 
 
@@ -550,8 +562,20 @@ def cmd_import(args):
     return 0
 
 
+def cmd_serve(args):
+    try:
+        from .serve import serve
+    except ImportError as exc:
+        raise ScratchnnError(f"serving needs the web framework ({exc.name} is not installed): "
+                             f"pip install 'scratchnn[serve]'") from None
+    from .classifier import load_model
+
+    serve(load_model(args.model), args.host, args.port, name=str(args.model))
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "download": cmd_download,
-            "export": cmd_export, "import": cmd_import}
+            "export": cmd_export, "import": cmd_import, "serve": cmd_serve}
 
 
 def main(argv=None):
