@@ -70,10 +70,11 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("browser test needs Playwright for Python (pip install playwright); .ci/run installs it")
+        pytest.skip("needs a browser: Playwright for Python is not installed (pip install playwright; "
+                    ".ci/run installs it)")
     executable = find_chromium()
     if executable is None:
-        pytest.skip("browser test needs Chromium (apt-get install chromium); .ci/run installs it")
+        pytest.skip("needs a browser: no chromium found (apt-get install chromium; .ci/run installs it)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, headless=True)
         yield chromium

@@ -3,7 +3,6 @@
 import base64
 import io
 import json
-import zlib
 
 import numpy as np
 import pytest
@@ -227,5 +226,5 @@ def test_the_network_is_not_touched_by_concurrent_requests(untrained_classifier)
 
 def test_png_compression_bomb_in_a_data_url_is_refused(client):
     bomb = png_bytes(Image.new("L", (4097, 4097), 255))
-    assert zlib and len(bomb) < 150_000
+    assert len(bomb) < 150_000
     assert_error(post_json(client, {"image": data_url(bomb)}), 413, "4097x4097")

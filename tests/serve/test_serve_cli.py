@@ -42,7 +42,8 @@ def test_serve_prints_the_address_and_answers_there(served_mnist):
 def test_by_default_the_server_binds_to_loopback_only(untrained_classifier):
     server = make_demo_server(untrained_classifier, port=0)
     try:
-        assert server.host == "127.0.0.1" and server.socket.getsockname()[0] == "127.0.0.1"  # not 0.0.0.0: other machines cannot reach it
+        # Not 0.0.0.0: other machines cannot reach it.
+        assert server.host == "127.0.0.1" and server.socket.getsockname()[0] == "127.0.0.1"
     finally:
         server.server_close()
 
