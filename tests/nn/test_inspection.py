@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gradcheck import numerical_gradient, relative_error
-from scratchnn.nn import build_mlp
+from scratchnn.nn import build_mlp, build_model, parse_architecture
 from scratchnn.nn.inspection import input_gradient, layer_outputs
 
 
@@ -35,6 +35,23 @@ def test_input_gradient_matches_central_differences_of_the_logit(batch_norm, dro
     assert relative_error(analytic, numeric) < 1e-7
 
 
+@pytest.mark.parametrize("arch", ["conv3k3 bn relu maxpool2 flatten dense4 relu dense3",
+                                  "flatten dense5 relu dense3", "avgpool2 conv2k3p1 relu flatten dense3"])
+def test_input_gradient_of_convolutional_and_flattening_models(arch):
+    """Through Conv2D, BatchNorm over channels, pooling and Flatten, whatever the first layer is."""
+    model = build_model(parse_architecture(arch), (1, 6, 6), seed=2, dtype=np.float64)
+    model.params[:] += 0.1 * np.random.default_rng(6).standard_normal(model.params.size)
+    x = np.random.default_rng(7).standard_normal((2, 1, 6, 6))
+
+    def logit_sum():
+        return float(model.forward(x.copy(), training=False)[:, 1].sum())
+
+    analytic = input_gradient(model, x, 1)
+    assert relative_error(analytic, numerical_gradient(logit_sum, x)) < 1e-7
+    flat = input_gradient(model, x.reshape(2, 36), 1)  # rows of the right size work too
+    np.testing.assert_allclose(flat, analytic.reshape(2, 36))
+
+
 def test_input_gradient_leaves_the_model_as_it_was():
     model = _model()
     model.grads[:] = np.arange(model.grads.size)
@@ -42,6 +59,7 @@ def test_input_gradient_leaves_the_model_as_it_was():
     input_gradient(model, np.ones((1, 6)), 1)
     np.testing.assert_array_equal(model.grads, before)
     assert model.layers[0].needs_input_grad is False  # training still skips the first layer's dx
+    assert [layer.needs_input_grad for layer in model.layers] == [False, True, True, True, True]
 
 
 def test_input_gradient_differs_between_classes():

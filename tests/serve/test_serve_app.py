@@ -228,3 +228,33 @@ def test_png_compression_bomb_in_a_data_url_is_refused(client):
     bomb = png_bytes(Image.new("L", (4097, 4097), 255))
     assert len(bomb) < 150_000
     assert_error(post_json(client, {"image": data_url(bomb)}), 413, "4097x4097")
+
+
+def test_a_cnn_shows_the_feature_maps_of_its_first_convolution():
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from scratchnn.classifier import Classifier
+    from scratchnn.nn import build_model, parse_architecture
+
+    arch = "conv4k5 relu maxpool2 conv6k3 relu maxpool2 flatten dense16 relu dense10"
+    network = build_model(parse_architecture(arch), (1, 28, 28), seed=0)
+    view = ModelView(Classifier(network, "mnist"))
+    client = create_app(view).test_client()
+    description = client.get("/api/model").get_json()
+    assert description["input_shape"] == [1, 28, 28]
+    assert [(h["layer"], h["shape"], h["kind"]) for h in description["hidden"]] == [
+        (1, [4, 24, 24], "feature maps"), (8, [16], "units")]  # only the first convolution's maps
+    assert description["hidden"][0]["name"] == "Conv2D(1, 4, kernel=5, stride=1, padding=0) \u2192 ReLU()"
+    pixels = np.zeros((28, 28), np.float32)
+    pixels[4:24, 12:16] = 1.0
+    answer = post_json(client, {"pixels": pixels.tolist(), "activations": True, "saliency": True}).get_json()
+    maps = np.array(answer["activations"][0]["values"])
+    assert maps.shape == (4, 24, 24)
+    conv = network.layers[0]
+    windows = sliding_window_view(pixels, (5, 5))  # (24, 24, 5, 5): an independent valid convolution
+    kernels = conv.W[:, :, 0, :]  # (5, 5, filters)
+    expected = np.maximum(np.einsum("ijkl,klc->cij", windows, kernels) + conv.b[:, None, None], 0)
+    np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-5)
+    saliency = np.array(answer["saliency"])
+    expected_saliency = input_gradient(network, pixels.reshape(1, 1, 28, 28), answer["class"]).reshape(28, 28)
+    np.testing.assert_allclose(saliency, expected_saliency, rtol=1e-5, atol=1e-7)

@@ -196,3 +196,27 @@ def test_mnist_digits_drawn_into_the_pad_read_as_the_originals(page, mnist_class
           f"({int(np.sum(np.array(shown) == labels))}/100 correct; originals {int(np.sum(expected == labels))}/100); "
           f"page round trip median {statistics.median(round_trips):.0f} ms")
     assert same >= 95
+
+
+def test_a_cnn_shows_its_first_convolutions_feature_maps(browser, tmp_path, screenshot_dir):
+    from scratchnn.classifier import Classifier
+    from scratchnn.nn import build_model, parse_architecture
+    from web_demo import start_server, stop_server
+
+    arch = "conv8k5 relu maxpool2 flatten dense32 relu dense10"
+    Classifier(build_model(parse_architecture(arch), (1, 28, 28), seed=0), "mnist").save(tmp_path / "cnn.npz")
+    process, url, _ = start_server(tmp_path / "cnn.npz")
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]")
+        mouse_stroke(page, ellipse(140, 140, 60, 90))
+        shown_answer(page)  # an answer, whatever an untrained network makes of it
+        titles = page.eval_on_selector_all("#layers .layer h3", "hs => hs.map(h => h.textContent)")
+        assert titles[0].startswith("Hidden layer 1: Conv2D(1, 8, kernel=5") and len(titles) == 2
+        assert page.locator("#layers .maps canvas").count() == 8  # one 24x24 map per filter
+        page.screenshot(path=screenshot_dir / "cnn.png", full_page=True)
+    finally:
+        context.close()
+        stop_server(process)

@@ -17,10 +17,12 @@ import numpy as np
 def layer_outputs(model, x):
     """Every layer's output for the batch ``x``, in evaluation mode.
 
+    ``x`` is a batch the model takes (``(N, *input_shape)`` or rows of the same size).
     Returns a list with one ``(layer, output)`` pair per layer, in order; each
     output is a copy (layers reuse their buffers, and activations overwrite
     their input in place). The last one holds the logits.
     """
+    x = model.as_batch(np.array(x, dtype=model.dtype))  # a copy: layers may work in place
     outputs = []
     for layer in model.layers:
         x = layer.forward(x, training=False)
@@ -31,24 +33,26 @@ def layer_outputs(model, x):
 def input_gradient(model, x, class_index):
     """``d z_c / d x``: the gradient of logit ``class_index`` with respect to ``x``.
 
-    ``x`` is a batch shaped as the model takes it; the result has its shape.
-    Backpropagating ``dL/dz = one_hot(c)`` through the layers gives exactly
-    ``dz_c/dx`` per row. The first layer normally skips its input gradient
-    (training never needs it), so it is asked for it for this one pass.
-    The model's parameter gradients (``model.grads``) are left as they were.
+    ``x`` is a batch the model takes (``(N, *input_shape)`` or any shape with
+    as many numbers per example); the result has its shape. Backpropagating
+    ``dL/dz = one_hot(c)`` through the layers gives exactly ``dz_c/dx`` per row.
+    Training stops its backward pass at the first layer with parameters (nobody
+    needs dL/dx there), so every layer is asked for its input gradient for this
+    one pass. The model's parameter gradients (``model.grads``) are left as they were.
     """
-    first = model.layers[0]
     saved_grads = model.grads.copy()
-    saved_flag = first.needs_input_grad
+    saved_flags = [layer.needs_input_grad for layer in model.layers]
     try:
-        first.needs_input_grad = True
-        logits = model.forward(np.array(x, dtype=model.dtype), training=False)
-        dlogits = np.zeros_like(logits)
-        dlogits[:, class_index] = 1.0
-        grad = dlogits
+        for layer in model.layers:
+            layer.needs_input_grad = True
+        batch = model.as_batch(np.asarray(x, dtype=model.dtype))
+        logits = model.forward(batch, training=False)
+        grad = np.zeros_like(logits)
+        grad[:, class_index] = 1.0
         for layer in reversed(model.layers):
             grad = layer.backward(grad)
         return np.array(grad).reshape(np.shape(x))
     finally:
-        first.needs_input_grad = saved_flag
+        for layer, flag in zip(model.layers, saved_flags):
+            layer.needs_input_grad = flag
         model.grads[...] = saved_grads
