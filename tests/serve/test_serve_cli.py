@@ -132,3 +132,21 @@ def test_concurrent_clients_all_get_the_right_answer(served_mnist, mnist_classif
     print(f"\n200 requests, 20 clients: median {statistics.median(latencies) * 1e3:.1f} ms, "
           f"max {max(latencies) * 1e3:.1f} ms")
     assert np.mean(expected) != expected[0]  # the digits are not all read as one class
+
+
+def test_load_benchmark_script_runs_and_checks_every_answer(mnist_model_file, shared_data, tmp_path):
+    """benchmarks/bench_serve.py, bounded to a few requests: it must finish, all answers right."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_serve.py"
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(script), str(mnist_model_file), "--requests", "40", "--clients", "4",
+                           "--sequential", "5", "--data-dir", str(shared_data), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert report["load"]["requests"] == 40 and report["load"]["wrong_or_missing"] == 0
+    assert report["round_trip_as_the_page_asks"]["wrong"] == 0
+    assert 0 < report["load"]["median_ms"] <= report["load"]["p99_ms"]
+    assert "load" in done.stdout and "median" in done.stdout
