@@ -68,3 +68,10 @@ def test_the_optimizer_and_schedule_names_match_their_modules():
     from scratchnn.training.schedules import SCHEDULES
 
     assert sorted(OPTIMIZERS) == sorted(OPTIMIZER_NAMES) and tuple(SCHEDULES) == SCHEDULE_NAMES
+
+
+@pytest.mark.parametrize("layers", [0, 784])
+def test_a_bare_number_as_layers_is_a_config_error(layers):
+    """Found by the property test above: a single int passed the element check and then crashed."""
+    with pytest.raises(ConfigError):
+        TrainConfig(layers=layers)

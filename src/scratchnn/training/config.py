@@ -82,7 +82,7 @@ class TrainConfig:
         if isinstance(self.layers, (str, bytes)) or not all(
                 isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in _iterable(self.layers)):
             raise ConfigError(f"layers must be whole-number sizes like 784,128,64,10; got {self.layers!r}")
-        self.layers = tuple(int(s) for s in self.layers)
+        self.layers = tuple(int(s) for s in _iterable(self.layers))  # a bare 0 becomes (0,), refused below
         if self.weight_decay is None:
             self.weight_decay = ADAMW_WEIGHT_DECAY if self.optimizer == "adamw" else 0.0
         if isinstance(self.architecture, str):
