@@ -100,7 +100,7 @@ def test_a_vertical_stroke_reads_as_one(page, screenshot_dir):
     assert page.locator("#prediction strong").inner_text() == "1"
     assert sum(probabilities) == pytest.approx(1, abs=1e-6)
     assert abs(sum(float(p.rstrip("%")) for p in printed) - 100) <= 0.5  # ten values rounded to 0.1
-    page.screenshot(path=screenshot_dir / "one.png", full_page=True)
+    page.screenshot(path=screenshot_dir / "one.png", full_page=True, animations="disabled")
 
 
 def test_a_closed_loop_reads_as_zero_and_the_look_inside_is_drawn(page, screenshot_dir):
@@ -118,7 +118,7 @@ def test_a_closed_loop_reads_as_zero_and_the_look_inside_is_drawn(page, screensh
     titles = page.eval_on_selector_all("#layers .layer h3", "hs => hs.map(h => h.textContent)")
     assert titles == ["Hidden layer 1: Dense(784, 128) \u2192 ReLU()", "Hidden layer 2: Dense(128, 64) \u2192 ReLU()"]
     assert page.locator("#layers canvas").count() == 2
-    page.screenshot(path=screenshot_dir / "zero.png", full_page=True)
+    page.screenshot(path=screenshot_dir / "zero.png", full_page=True, animations="disabled")
 
 
 def test_clear_returns_to_draw_a_digit(page, screenshot_dir):
@@ -131,7 +131,7 @@ def test_clear_returns_to_draw_a_digit(page, screenshot_dir):
     assert page.eval_on_selector_all("#bars li", "items => items.map(li => li.dataset.probability)") == [None] * 10
     assert dark_pixels(page) == 0  # white paper again
     assert page.locator("#layers canvas").count() == 0
-    page.screenshot(path=screenshot_dir / "cleared.png", full_page=True)
+    page.screenshot(path=screenshot_dir / "cleared.png", full_page=True, animations="disabled")
 
 
 @pytest.mark.parametrize("pointer", ["touch", "pen"])
@@ -190,7 +190,7 @@ def test_mnist_digits_drawn_into_the_pad_read_as_the_originals(page, mnist_class
         shown.append(shown_answer(page)[0])
         round_trips.append(float(page.inner_text("#detail").split()[2]))
         if i == 7:
-            page.screenshot(path=screenshot_dir / "mnist-digit.png", full_page=True)
+            page.screenshot(path=screenshot_dir / "mnist-digit.png", full_page=True, animations="disabled")
     same = int(np.sum(np.array(shown) == expected))
     print(f"\n{same}/100 drawn MNIST digits read as the model reads the originals "
           f"({int(np.sum(np.array(shown) == labels))}/100 correct; originals {int(np.sum(expected == labels))}/100); "
@@ -216,7 +216,7 @@ def test_a_cnn_shows_its_first_convolutions_feature_maps(browser, tmp_path, scre
         titles = page.eval_on_selector_all("#layers .layer h3", "hs => hs.map(h => h.textContent)")
         assert titles[0].startswith("Hidden layer 1: Conv2D(1, 8, kernel=5") and len(titles) == 2
         assert page.locator("#layers .maps canvas").count() == 8  # one 24x24 map per filter
-        page.screenshot(path=screenshot_dir / "cnn.png", full_page=True)
+        page.screenshot(path=screenshot_dir / "cnn.png", full_page=True, animations="disabled")
     finally:
         context.close()
         stop_server(process)
