@@ -6,7 +6,8 @@
 Starts ``scratchnn serve MODEL --port 0`` in a subprocess (without MODEL it
 first trains the small MLP the tests use: 784-128-64-10, 3 epochs of Adam, a
 few seconds) and sends it MNIST test digits drawn as a person's dark ink on a
-white 280x280 canvas, as PNG data URLs in JSON, exactly what the page sends.
+white 280x280 canvas and sent at 140x140 as PNG data URLs in JSON, exactly
+what the page sends.
 Every answer is checked against the class the same model gives in this
 process for the same picture through the same preprocessing.
 
@@ -52,9 +53,10 @@ DISTINCT_DIGITS = 200
 
 
 def drawn_digit(image):
-    """An MNIST digit as the page's canvas holds it: dark ink on white, 280x280, PNG bytes."""
+    """An MNIST digit as the page sends it: dark ink on white, drawn at 280x280, sent at 140x140 (PNG bytes)."""
     buffer = io.BytesIO()
-    Image.fromarray(255 - image).resize((280, 280), Image.Resampling.BICUBIC).convert("RGB").save(buffer, "PNG")
+    drawn = Image.fromarray(255 - image).resize((280, 280), Image.Resampling.BICUBIC).convert("RGBA")
+    drawn.resize((140, 140), Image.Resampling.BILINEAR).save(buffer, "PNG")
     return buffer.getvalue()
 
 
