@@ -23,6 +23,18 @@ scratchnn's Dense layers). Its GFLOP/s is the ceiling for a NumPy
 implementation on this machine; scratchnn's "achieved fraction" is the GFLOP/s
 its Adam epoch delivers on that necessary work divided by the ceiling.
 
+CNN rows (peers named ``*-cnn``, opt-in with ``--peers``, since a CNN epoch
+takes ~50x an MLP epoch): the PyTorch reference CNN ``conv(1->32, 3x3) ReLU
+maxpool2 conv(32->64, 3x3) ReLU maxpool2 dense(1600->128) ReLU dense(10)``,
+Adam 1e-3, batch 128, in scratchnn (``--arch``, the real Trainer) and in
+PyTorch, and the ``cnn`` preset's own network likewise (``*-cnn-preset``,
+dropout included). For them the table adds the GFLOP/s achieved on the
+network's necessary matrix work (forward, weight and input gradients of every
+convolution and dense layer, as im2col products).
+
+    python benchmarks/bench_training.py --peers scratchnn-cnn,pytorch-cnn,scratchnn-cnn-preset,pytorch-cnn-preset \
+        --epochs 3 --warmup 1 --rounds 3
+
 The table is printed and the same numbers are written as JSON (default
 ``benchmarks/results/latest.json``). A peer whose library is not installed is
 reported as "not installed"; the others still run. For tests, the environment
@@ -79,7 +91,17 @@ PEERS = {
     "scratchnn-sgd": "scratchnn SGD",
     "pytorch-sgd": "PyTorch SGD",
 }
-RATIOS = (("scratchnn-adam", "pytorch-adam"), ("scratchnn-sgd", "pytorch-sgd"), ("scratchnn-adam", "sklearn-adam"),
+# The CNN peers are opt-in: not in the default --peers.
+PEERS.update({
+    "scratchnn-cnn": "scratchnn CNN Adam",
+    "pytorch-cnn": "PyTorch CNN Adam",
+    "scratchnn-cnn-preset": "scratchnn cnn-preset net",
+    "pytorch-cnn-preset": "PyTorch cnn-preset net",
+})
+DEFAULT_PEERS = [name for name in PEERS if "-cnn" not in name]
+REFERENCE_CNN = "conv32k3 relu maxpool2 conv64k3 relu maxpool2 flatten dense128 relu dense10"
+RATIOS = (("scratchnn-cnn", "pytorch-cnn"), ("scratchnn-cnn-preset", "pytorch-cnn-preset"),
+          ("scratchnn-adam", "pytorch-adam"), ("scratchnn-sgd", "pytorch-sgd"), ("scratchnn-adam", "sklearn-adam"),
           ("scratchnn-adam", "numpy-minimal"), ("numpy-minimal", "pytorch-adam"))
 
 
@@ -111,6 +133,33 @@ def epoch_gflop(n_train):
     """Floating-point operations (2 m k n per product) of one epoch's matrix products, in GFLOP."""
     flop = sum(2 * m * k * n for rows in epoch_batch_sizes(n_train) for m, k, n in step_matmuls(rows))
     return flop / 1e9
+
+
+def architecture_gflop(architecture, n_train):
+    """GFLOP of one epoch's necessary matrix work for a network of specs or text.
+
+    Every Conv2D (as im2col: rows = output pixels, inner = KH*KW*C_in, cols =
+    filters) and Dense layer: forward, weight gradient, and input gradient for
+    all but the first layer; 2 flop per multiply-add. Pooling, activations and
+    the optimiser are not counted (they are not matrix work).
+    """
+    from scratchnn.nn import parse_architecture, plan_model
+
+    specs = parse_architecture(architecture) if isinstance(architecture, str) else architecture
+    per_example = 0
+    first = True
+    for plan in plan_model(specs, (1, 28, 28)):
+        kind = plan.spec["type"]
+        if kind == "Conv2D":
+            pixels = plan.output_shape[1] * plan.output_shape[2]
+            macs = pixels * plan.spec["kernel"] ** 2 * plan.input_shape[0] * plan.spec["filters"]
+        elif kind == "Dense":
+            macs = plan.input_shape[0] * plan.spec["units"]
+        else:
+            continue
+        per_example += 2 * macs * (2 if first else 3)
+        first = False
+    return per_example * n_train / 1e9
 
 
 # -- helpers the workers share -------------------------------------------------
@@ -188,6 +237,102 @@ def run_scratchnn(args, optimizer):
         "latency_us": time_latency(lambda x1: model.forward(x1, training=False), x_test[:1].copy()),
         "runtime": {"numpy": np.__version__},
     }
+
+
+def run_scratchnn_cnn(args, architecture):
+    """A CNN through scratchnn's real training path (Trainer.fit), Adam 1e-3, batch 128, no augmentation."""
+    from scratchnn.training import TrainConfig, Trainer
+
+    dataset = load_mnist(args.data_dir, args.train_limit)
+    config = TrainConfig(architecture=architecture, epochs=args.epochs, batch_size=BATCH_SIZE, optimizer="adam",
+                         lr=ADAM["lr"], validation_size=0, test_every_epoch=False, seed=SEED)
+    trainer = Trainer(config, dataset, log=None)
+    result = trainer.fit()
+    model = result.model
+    x_test = dataset.test.features(np.float32)
+    seconds = [row["train_seconds"] for row in result.history]
+    return {
+        "epoch_seconds": seconds,
+        "test_accuracy": result.history[-1]["test_accuracy"],
+        "images_per_second": time_inference(lambda x: model.predict_logits(x, batch_size=PREDICT_BATCH), x_test),
+        "latency_us": time_latency(lambda x1: model.forward(x1, training=False), x_test[:1].copy()),
+        "gflop_per_epoch": architecture_gflop(architecture, len(dataset.train)),
+        "runtime": {"numpy": np.__version__},
+    }
+
+
+def torch_network(nn, architecture):
+    """The PyTorch twin of a scratchnn architecture (specs from the same text), He-normal weights, zero biases."""
+    from scratchnn.nn import parse_architecture, plan_model
+
+    layers = []
+    for plan in plan_model(parse_architecture(architecture), (1, 28, 28)):
+        spec, kind = plan.spec, plan.spec["type"]
+        if kind == "Conv2D":
+            layer = nn.Conv2d(plan.input_shape[0], spec["filters"], spec["kernel"], spec["stride"], spec["padding"])
+        elif kind == "Dense":
+            layer = nn.Linear(plan.input_shape[0], spec["units"])
+        else:
+            layers.append({"MaxPool2D": lambda: nn.MaxPool2d(spec["size"], spec["stride"]),
+                           "ReLU": nn.ReLU, "Flatten": nn.Flatten, "Dropout": lambda: nn.Dropout(spec["p"])}[kind]())
+            continue
+        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        nn.init.zeros_(layer.bias)
+        layers.append(layer)
+    return nn.Sequential(*layers)
+
+
+def run_pytorch_cnn(args, architecture):
+    """The same CNN in PyTorch: image tensors (N, 1, 28, 28) in memory, a fresh permutation each epoch."""
+    torch = import_optional("torch")
+    nn = torch.nn
+    torch.set_num_threads(args.torch_threads)
+    torch.manual_seed(SEED)
+    dataset = load_mnist(args.data_dir, args.train_limit)
+    x_train = torch.from_numpy(dataset.train.features(np.float32).reshape(-1, 1, 28, 28))
+    y_train = torch.from_numpy(dataset.train.labels.astype(np.int64))
+    x_test = torch.from_numpy(dataset.test.features(np.float32).reshape(-1, 1, 28, 28))
+    y_test = torch.from_numpy(dataset.test.labels.astype(np.int64))
+    model = torch_network(nn, architecture)
+    opt = torch.optim.Adam(model.parameters(), lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"])
+    loss_fn = nn.CrossEntropyLoss()
+    n = len(x_train)
+    epoch_seconds = []
+    model.train()
+    for _ in range(args.epochs):
+        start = time.perf_counter()
+        order = torch.randperm(n)
+        for first in range(0, n, BATCH_SIZE):
+            rows = order[first : first + BATCH_SIZE]
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x_train[rows]), y_train[rows]).backward()
+            opt.step()
+        epoch_seconds.append(time.perf_counter() - start)
+    model.eval()
+
+    def predict(x):
+        return [model(x[first : first + PREDICT_BATCH]) for first in range(0, len(x), PREDICT_BATCH)]
+
+    with torch.no_grad():
+        predicted = torch.cat(predict(x_test)).argmax(dim=1)
+        test_accuracy = float((predicted == y_test).float().mean())
+        images_per_second = time_inference(predict, x_test)
+        latency_us = time_latency(model, x_test[:1].clone())
+    return {
+        "epoch_seconds": epoch_seconds,
+        "test_accuracy": test_accuracy,
+        "images_per_second": images_per_second,
+        "latency_us": latency_us,
+        "gflop_per_epoch": architecture_gflop(architecture, len(dataset.train)),
+        "runtime": {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available()},
+    }
+
+
+def cnn_preset_architecture():
+    from scratchnn.training.presets import PRESETS
+
+    return PRESETS["cnn"]["architecture"]
 
 
 def run_pytorch(args, optimizer):
@@ -454,6 +599,10 @@ WORKERS = {
     "pytorch-sgd": lambda args: run_pytorch(args, "sgd"),
     "sklearn-adam": run_sklearn,
     "matmul-peak": run_matmul_peak,
+    "scratchnn-cnn": lambda args: run_scratchnn_cnn(args, REFERENCE_CNN),
+    "pytorch-cnn": lambda args: run_pytorch_cnn(args, REFERENCE_CNN),
+    "scratchnn-cnn-preset": lambda args: run_scratchnn_cnn(args, cnn_preset_architecture()),
+    "pytorch-cnn-preset": lambda args: run_pytorch_cnn(args, cnn_preset_architecture()),
 }
 
 
@@ -592,7 +741,7 @@ def print_report(report):
     peers, settings = report["peers"], report["settings"]
     print()
     print(f"MNIST, {settings['train_rows']} training rows, {settings['test_rows']} test rows, "
-          f"{'-'.join(map(str, LAYERS))}, batch {BATCH_SIZE}, {settings['epochs']} epochs "
+          f"MLP {'-'.join(map(str, LAYERS))} (CNN rows: see the docstring), batch {BATCH_SIZE}, {settings['epochs']} epochs "
           f"(median of the last {settings['epochs'] - settings['warmup']}), {settings['rounds']} round(s); "
           f"each figure is the median over the rounds (peak RSS: the largest)")
     header = ("implementation", "s/epoch (median)", "final test acc", "peak RSS MiB", "inference img/s",
@@ -637,6 +786,10 @@ def print_report(report):
         print(f"{PEERS[name]}: {achieved['gflops']:.1f} GFLOP/s of necessary work = "
               f"{achieved['fraction_of_peak']:.0%} of the matmul peak (median of the rounds: {rounds}; "
               f"fastest epoch against the run's highest peak: {achieved['fastest_epoch_fraction_of_highest_peak']:.0%})")
+
+    for name, figures in report.get("cnn_gflops", {}).items():
+        print(f"{PEERS[name]}: {figures['gflops']:.1f} GFLOP/s on its {figures['gflop_per_epoch']:.0f} GFLOP "
+              f"of necessary matrix work per epoch")
 
     env = report["environment"]
     print()
@@ -697,6 +850,9 @@ def parent_main(args, command_line):
             else:
                 missing = ", ".join(f"{n} {peers[n]['status']}" for n in (ours, theirs) if not ok(n))
                 ratios[key] = f"n/a ({missing})"
+    cnn_gflops = {name: {"gflop_per_epoch": peers[name]["gflop_per_epoch"],
+                         "gflops": peers[name]["gflop_per_epoch"] / peers[name]["seconds_per_epoch"]}
+                  for name in args.peers if "-cnn" in name and ok(name)}
     achieved = {}
     if ok("matmul-peak"):
         for name in ("scratchnn-adam", "scratchnn-sgd", "numpy-minimal"):
@@ -726,6 +882,7 @@ def parent_main(args, command_line):
         "ratio_rounds": ratio_rounds,
         "fastest_epoch_ratios": fastest_ratios,
         "achieved": achieved,
+        "cnn_gflops": cnn_gflops,
     }
     print_report(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -748,8 +905,8 @@ def build_parser():
     parser.add_argument("--epochs", type=count(1), default=6, help="epochs each peer trains (default 6)")
     parser.add_argument("--warmup", type=count(0), default=1,
                         help="first epochs left out of the median (default 1)")
-    parser.add_argument("--peers", type=peer_list, default=list(PEERS),
-                        help=f"comma-separated, from {','.join(PEERS)} (default: all)")
+    parser.add_argument("--peers", type=peer_list, default=DEFAULT_PEERS,
+                        help=f"comma-separated, from {','.join(PEERS)} (default: all but the *-cnn ones)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (default %(default)s)")
     parser.add_argument("--data-dir", type=Path,
                         help="folder holding MNIST (default: $SCRATCHNN_DATA, else ../shared/data, else the cache)")

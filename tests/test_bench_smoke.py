@@ -50,3 +50,21 @@ def test_tiny_benchmark_reports_scratchnn_and_a_missing_peer(tmp_path, shared_da
     assert "n/a" in report["ratios"]["scratchnn Adam / scikit-learn Adam"]
     assert "not installed" in done.stdout and "[round 2/2" in done.stdout
     assert done.stdout.splitlines()[0] == shlex.join(command)  # the exact command, first
+
+
+def test_cnn_flop_count_and_the_pytorch_twin_of_an_architecture():
+    """The CNN rows' GFLOP/s rest on this count; the PyTorch peer must be the same network."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    import bench_training as bench
+
+    # Per image: conv1 676*9*32 and conv2 121*288*64 multiply-adds, dense 1600*128 and 128*10;
+    # 2 flop each; forward + weight gradient for the first layer, + input gradient for the rest.
+    per_image = 2 * (676 * 9 * 32 * 2 + 121 * 288 * 64 * 3 + 1600 * 128 * 3 + 128 * 10 * 3)
+    assert bench.architecture_gflop(bench.REFERENCE_CNN, 1000) == pytest.approx(per_image * 1000 / 1e9)
+    torch = pytest.importorskip("torch", reason="PyTorch not installed")
+    from scratchnn.nn import build_model, parse_architecture
+
+    twin = bench.torch_network(torch.nn, bench.REFERENCE_CNN)
+    ours = build_model(parse_architecture(bench.REFERENCE_CNN), (1, 28, 28))
+    assert sum(p.numel() for p in twin.parameters()) == ours.params.size
+    assert twin(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
