@@ -247,12 +247,23 @@ def run_scratchnn_cnn(args, architecture):
     config = TrainConfig(architecture=architecture, epochs=args.epochs, batch_size=BATCH_SIZE, optimizer="adam",
                          lr=ADAM["lr"], validation_size=0, test_every_epoch=False, seed=SEED)
     trainer = Trainer(config, dataset, log=None)
+    # Processor time of each epoch's training too: on a shared machine it shows the
+    # work done, whatever share of the cores the process got (one thread: ~ idle wall time).
+    cpu_seconds, train_epoch = [], trainer._train_epoch
+
+    def timed_epoch(epoch):
+        start = time.process_time()
+        outcome = train_epoch(epoch)
+        cpu_seconds.append(time.process_time() - start)
+        return outcome
+
+    trainer._train_epoch = timed_epoch
     result = trainer.fit()
     model = result.model
     x_test = dataset.test.features(np.float32)
-    seconds = [row["train_seconds"] for row in result.history]
     return {
-        "epoch_seconds": seconds,
+        "epoch_seconds": [row["train_seconds"] for row in result.history],
+        "epoch_cpu_seconds": cpu_seconds,
         "test_accuracy": result.history[-1]["test_accuracy"],
         "images_per_second": time_inference(lambda x: model.predict_logits(x, batch_size=PREDICT_BATCH), x_test),
         "latency_us": time_latency(lambda x1: model.forward(x1, training=False), x_test[:1].copy()),
@@ -299,8 +310,9 @@ def run_pytorch_cnn(args, architecture):
     n = len(x_train)
     epoch_seconds = []
     model.train()
+    cpu_seconds = []
     for _ in range(args.epochs):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         order = torch.randperm(n)
         for first in range(0, n, BATCH_SIZE):
             rows = order[first : first + BATCH_SIZE]
@@ -308,6 +320,7 @@ def run_pytorch_cnn(args, architecture):
             loss_fn(model(x_train[rows]), y_train[rows]).backward()
             opt.step()
         epoch_seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - cpu_start)
     model.eval()
 
     def predict(x):
@@ -320,6 +333,7 @@ def run_pytorch_cnn(args, architecture):
         latency_us = time_latency(model, x_test[:1].clone())
     return {
         "epoch_seconds": epoch_seconds,
+        "epoch_cpu_seconds": cpu_seconds,
         "test_accuracy": test_accuracy,
         "images_per_second": images_per_second,
         "latency_us": latency_us,
@@ -645,11 +659,13 @@ def summarise(result, warmup):
     timed = result["epoch_seconds"][warmup:]
     result["seconds_per_epoch"] = statistics.median(timed)
     result["fastest_epoch_seconds"] = min(timed)
+    if "epoch_cpu_seconds" in result:
+        result["cpu_seconds_per_epoch"] = statistics.median(result["epoch_cpu_seconds"][warmup:])
     return result
 
 
 # Figures that vary from run to run: a peer's table entry is their median over the rounds.
-MEDIAN_OVER_ROUNDS = ("seconds_per_epoch", "images_per_second", "latency_us",
+MEDIAN_OVER_ROUNDS = ("seconds_per_epoch", "cpu_seconds_per_epoch", "images_per_second", "latency_us",
                       "peak_gflops", "median_gflops")
 
 
@@ -671,6 +687,7 @@ def combine_rounds(results):
         combined["fastest_epoch_seconds"] = min(result["fastest_epoch_seconds"] for result in results)
     combined["peak_rss_mib"] = max(result["peak_rss_mib"] for result in results)
     combined.pop("epoch_seconds", None)  # per round, under "rounds"
+    combined.pop("epoch_cpu_seconds", None)
     return combined
 
 
@@ -788,8 +805,12 @@ def print_report(report):
               f"fastest epoch against the run's highest peak: {achieved['fastest_epoch_fraction_of_highest_peak']:.0%})")
 
     for name, figures in report.get("cnn_gflops", {}).items():
-        print(f"{PEERS[name]}: {figures['gflops']:.1f} GFLOP/s on its {figures['gflop_per_epoch']:.0f} GFLOP "
-              f"of necessary matrix work per epoch")
+        print(f"{PEERS[name]}: {figures['gflops']:.1f} GFLOP/s on its {figures['gflop_per_epoch']:.1f} GFLOP "
+              f"of necessary matrix work per epoch ({figures['gflops_per_cpu_second']:.1f} per processor second; "
+              f"processor time per epoch {report['peers'][name]['cpu_seconds_per_epoch']:.2f} s)")
+    for key, ratio in report.get("cnn_cpu_ratios", {}).items():
+        rounds = " ".join(f"{r:.2f}" for r in ratio["rounds"])
+        print(f"{key}, processor time per epoch: {ratio['median']:.2f}x  (median of the rounds' ratios: {rounds})")
 
     env = report["environment"]
     print()
@@ -851,8 +872,18 @@ def parent_main(args, command_line):
                 missing = ", ".join(f"{n} {peers[n]['status']}" for n in (ours, theirs) if not ok(n))
                 ratios[key] = f"n/a ({missing})"
     cnn_gflops = {name: {"gflop_per_epoch": peers[name]["gflop_per_epoch"],
-                         "gflops": peers[name]["gflop_per_epoch"] / peers[name]["seconds_per_epoch"]}
+                         "gflops": peers[name]["gflop_per_epoch"] / peers[name]["seconds_per_epoch"],
+                         "gflops_per_cpu_second": peers[name]["gflop_per_epoch"] / peers[name]["cpu_seconds_per_epoch"]}
                   for name in args.peers if "-cnn" in name and ok(name)}
+    # The CNN pairs also by processor time per epoch (the work done, whatever share of the
+    # cores each got; with one thread each it is about the wall time on an idle machine).
+    cpu_ratios = {}
+    for ours, theirs in RATIOS:
+        if "-cnn" in ours and ok(ours) and ok(theirs):
+            per_round = [a["cpu_seconds_per_epoch"] / b["cpu_seconds_per_epoch"]
+                         for a, b in zip(peers[ours]["rounds"], peers[theirs]["rounds"])]
+            cpu_ratios[f"{PEERS[ours]} / {PEERS[theirs]}"] = {"median": statistics.median(per_round),
+                                                              "rounds": per_round}
     achieved = {}
     if ok("matmul-peak"):
         for name in ("scratchnn-adam", "scratchnn-sgd", "numpy-minimal"):
@@ -883,6 +914,7 @@ def parent_main(args, command_line):
         "fastest_epoch_ratios": fastest_ratios,
         "achieved": achieved,
         "cnn_gflops": cnn_gflops,
+        "cnn_cpu_ratios": cpu_ratios,
     }
     print_report(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
