@@ -389,7 +389,7 @@ def test_every_train_flag_says_what_it_does_its_default_and_the_presets_values()
         for field, value in preset_settings(preset).items():
             if value != getattr(default, field):
                 assert preset in helps[field], (preset, field)
-    assert "(default: 0.3; mlp: 0.003; mlp-large: 0.001)" in helps["lr"]
+    assert "(default: 0.3; cnn, mlp-large: 0.001; mlp: 0.003)" in helps["lr"]
     assert "mlp, mlp-large on fashion-mnist: on" in helps["hflip"]
 
 

@@ -93,9 +93,14 @@ def test_the_files_a_run_writes_are_those_the_readme_lists(tmp_path, shared_data
     assert {path.name for path in (tmp_path / "runs" / "r").iterdir()} == listed
 
 
+def shell_lines(text):
+    """The block's lines, with backslash-continued lines joined into one command."""
+    return text.replace("\\\n", " ").splitlines()
+
+
 @pytest.mark.parametrize("line", [
     line.split("#")[0].strip() for marker, lang, text in blocks() if not marker
-    for line in text.splitlines() if line.startswith("scratchnn ")
+    for line in shell_lines(text) if line.startswith("scratchnn ")
 ])
 def test_every_command_line_example_parses(line):
     args = shlex.split(line.replace("<name>", "some-run"))[1:]
