@@ -293,25 +293,12 @@ def torch_network(nn, architecture):
     return nn.Sequential(*layers)
 
 
-def run_pytorch_cnn(args, architecture):
-    """The same CNN in PyTorch: image tensors (N, 1, 28, 28) in memory, a fresh permutation each epoch."""
-    torch = import_optional("torch")
-    nn = torch.nn
-    torch.set_num_threads(args.torch_threads)
-    torch.manual_seed(SEED)
-    dataset = load_mnist(args.data_dir, args.train_limit)
-    x_train = torch.from_numpy(dataset.train.features(np.float32).reshape(-1, 1, 28, 28))
-    y_train = torch.from_numpy(dataset.train.labels.astype(np.int64))
-    x_test = torch.from_numpy(dataset.test.features(np.float32).reshape(-1, 1, 28, 28))
-    y_test = torch.from_numpy(dataset.test.labels.astype(np.int64))
-    model = torch_network(nn, architecture)
-    opt = torch.optim.Adam(model.parameters(), lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"])
-    loss_fn = nn.CrossEntropyLoss()
+def train_and_measure_torch(torch, model, opt, loss_fn, x_train, y_train, x_test, y_test, epochs):
+    """Train a PyTorch peer for ``epochs`` (a fresh permutation each) and measure it as every peer is measured."""
     n = len(x_train)
-    epoch_seconds = []
+    epoch_seconds, cpu_seconds = [], []
     model.train()
-    cpu_seconds = []
-    for _ in range(args.epochs):
+    for _ in range(epochs):
         start, cpu_start = time.perf_counter(), time.process_time()
         order = torch.randperm(n)
         for first in range(0, n, BATCH_SIZE):
@@ -328,15 +315,32 @@ def run_pytorch_cnn(args, architecture):
 
     with torch.no_grad():
         predicted = torch.cat(predict(x_test)).argmax(dim=1)
-        test_accuracy = float((predicted == y_test).float().mean())
-        images_per_second = time_inference(predict, x_test)
-        latency_us = time_latency(model, x_test[:1].clone())
+        return {
+            "epoch_seconds": epoch_seconds,
+            "epoch_cpu_seconds": cpu_seconds,
+            "test_accuracy": float((predicted == y_test).float().mean()),
+            "images_per_second": time_inference(predict, x_test),
+            "latency_us": time_latency(model, x_test[:1].clone()),
+        }
+
+
+def run_pytorch_cnn(args, architecture):
+    """The same CNN in PyTorch: image tensors (N, 1, 28, 28) in memory, a fresh permutation each epoch."""
+    torch = import_optional("torch")
+    nn = torch.nn
+    torch.set_num_threads(args.torch_threads)
+    torch.manual_seed(SEED)
+    dataset = load_mnist(args.data_dir, args.train_limit)
+    x_train = torch.from_numpy(dataset.train.features(np.float32).reshape(-1, 1, 28, 28))
+    y_train = torch.from_numpy(dataset.train.labels.astype(np.int64))
+    x_test = torch.from_numpy(dataset.test.features(np.float32).reshape(-1, 1, 28, 28))
+    y_test = torch.from_numpy(dataset.test.labels.astype(np.int64))
+    model = torch_network(nn, architecture)
+    opt = torch.optim.Adam(model.parameters(), lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"])
+    loss_fn = nn.CrossEntropyLoss()
+    measured = train_and_measure_torch(torch, model, opt, loss_fn, x_train, y_train, x_test, y_test, args.epochs)
     return {
-        "epoch_seconds": epoch_seconds,
-        "epoch_cpu_seconds": cpu_seconds,
-        "test_accuracy": test_accuracy,
-        "images_per_second": images_per_second,
-        "latency_us": latency_us,
+        **measured,
         "gflop_per_epoch": architecture_gflop(architecture, len(dataset.train)),
         "runtime": {"torch": torch.__version__, "threads": torch.get_num_threads(),
                     "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available()},
@@ -378,34 +382,9 @@ def run_pytorch(args, optimizer):
         opt = torch.optim.SGD(model.parameters(), lr=SGD_LR)
     loss_fn = nn.CrossEntropyLoss()
 
-    n = len(x_train)
-    epoch_seconds = []
-    model.train()
-    for _ in range(args.epochs):
-        start = time.perf_counter()
-        order = torch.randperm(n)
-        for first in range(0, n, BATCH_SIZE):
-            rows = order[first : first + BATCH_SIZE]
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(x_train[rows]), y_train[rows]).backward()
-            opt.step()
-        epoch_seconds.append(time.perf_counter() - start)
-
-    model.eval()
-
-    def predict(x):
-        return [model(x[first : first + PREDICT_BATCH]) for first in range(0, len(x), PREDICT_BATCH)]
-
-    with torch.no_grad():
-        predicted = torch.cat(predict(x_test)).argmax(dim=1)
-        test_accuracy = float((predicted == y_test).float().mean())
-        images_per_second = time_inference(predict, x_test)
-        latency_us = time_latency(model, x_test[:1].clone())
+    measured = train_and_measure_torch(torch, model, opt, loss_fn, x_train, y_train, x_test, y_test, args.epochs)
     return {
-        "epoch_seconds": epoch_seconds,
-        "test_accuracy": test_accuracy,
-        "images_per_second": images_per_second,
-        "latency_us": latency_us,
+        **measured,
         "runtime": {"torch": torch.__version__, "threads": torch.get_num_threads(),
                     "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available()},
     }

@@ -112,17 +112,20 @@ def test_arrays_that_do_not_fit_the_description(good, tmp_path):
     refused(path, r"missing \['layer0.b'\]")
 
 
+def rewrite_member(source_path, target_path, member, change):
+    """Copy the archive at ``source_path`` to ``target_path`` with ``change(bytes)`` applied to one member."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(source_path) as source, zipfile.ZipFile(buffer, "w") as target:
+        for info in source.infolist():
+            payload = source.read(info)
+            target.writestr(info.filename, change(payload) if info.filename == member else payload)
+    target_path.write_bytes(buffer.getvalue())
+
+
 def test_a_header_that_declares_terabytes_is_refused_without_allocating(good, tmp_path):
     path, _ = good
     huge = tmp_path / "huge.npz"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(buffer, "w") as target:
-        for info in source.infolist():
-            payload = source.read(info)
-            if info.filename == "layer0.W.npy":
-                payload = payload.replace(b"(6, 4)", b"(9999999, 9999999)")
-            target.writestr(info.filename, payload)
-    huge.write_bytes(buffer.getvalue())
+    rewrite_member(path, huge, "layer0.W.npy", lambda payload: payload.replace(b"(6, 4)", b"(9999999, 9999999)"))
     tracemalloc.start()
     try:
         refused(huge, "declares shape \\(9999999, 9999999\\).*more than the archive holds")
@@ -137,15 +140,12 @@ def test_a_header_that_declares_terabytes_is_refused_without_allocating(good, tm
 def test_a_header_numpy_cannot_parse_is_a_model_file_error(good, tmp_path, damage):
     path, _ = good
     damaged = tmp_path / "damaged.npz"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(buffer, "w") as target:
-        for info in source.infolist():
-            payload = source.read(info)
-            if info.filename == "layer0.W.npy":
-                start = payload.index(b"{")
-                payload = payload[:start] + damage + payload[start + len(damage):]
-            target.writestr(info.filename, payload)
-    damaged.write_bytes(buffer.getvalue())
+
+    def overwrite_header(payload):
+        start = payload.index(b"{")
+        return payload[:start] + damage + payload[start + len(damage):]
+
+    rewrite_member(path, damaged, "layer0.W.npy", overwrite_header)
     refused(damaged, "damaged .npz archive")
 
 
