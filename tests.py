@@ -74,8 +74,11 @@ def main(args):
         print("All tests passed!")
         return 0
     if code == 0:
-        print("Not all tests ran: the skips marked above mean part of the suite did not run"
-              + (" (in CI every test CI can provide for must run)" if in_ci() else "") + ".")
+        print(
+            "Not all tests ran: the skips marked above mean part of the suite did not run"
+            + (" (in CI every test CI can provide for must run)" if in_ci() else "")
+            + "."
+        )
         return 1
     return code
 

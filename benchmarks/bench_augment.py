@@ -61,10 +61,7 @@ def main():
     print(f"batch of {len(images)}, {args.repeats} repeats")
     for name, augmentation in cases.items():
         median, fastest, cpu = time_batches(augmentation, images, args.repeats)
-        print(
-            f"{name:40s} {median:6.3f} ms median  {fastest:6.3f} ms fastest  "
-            f"{cpu:6.3f} ms CPU (median)"
-        )
+        print(f"{name:40s} {median:6.3f} ms median  {fastest:6.3f} ms fastest  {cpu:6.3f} ms CPU (median)")
 
 
 if __name__ == "__main__":

@@ -44,8 +44,12 @@ def run_cli(model, folder):
     """(wall seconds, CPU seconds, records) of one `scratchnn predict --json` run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "scratchnn", "predict", str(model), str(folder), "--json"],
-                          capture_output=True, text=True, cwd=ROOT / "src")
+    done = subprocess.run(
+        [sys.executable, "-m", "scratchnn", "predict", str(model), str(folder), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT / "src",
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -82,23 +86,29 @@ def main():
     chosen = slice(args.start, args.start + args.count)
     digits, labels = test.images[chosen], test.labels[chosen].astype(int)
     reference = model.predict(digits)
-    print(f"model {args.model}: {model.network}, MNIST test accuracy "
-          f"{model.evaluate(test).accuracy:.2%}; on test digits {args.start}-{args.start + args.count - 1} {np.mean(reference == labels):.2%}")
+    print(
+        f"model {args.model}: {model.network}, MNIST test accuracy "
+        f"{model.evaluate(test).accuracy:.2%}; on test digits {args.start}-{args.start + args.count - 1} {np.mean(reference == labels):.2%}"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = write_user_style_files(digits, folder, args.seed)
         size = sum(p.stat().st_size for p in paths)
         sides = [max(Image.open(p).size) for p in paths]
-        print(f"{len(paths)} pictures, {size / 1e6:.1f} MB, {min(sides)}-{max(sides)} px on the longer side, "
-              f"kinds in turn: {', '.join(KINDS)}")
+        print(
+            f"{len(paths)} pictures, {size / 1e6:.1f} MB, {min(sides)}-{max(sides)} px on the longer side, "
+            f"kinds in turn: {', '.join(KINDS)}"
+        )
 
         timings = [run_cli(args.model, folder) for _ in range(args.rounds)]
         records = timings[-1][2]
         walls = [t[0] for t in timings]
         cpus = [t[1] for t in timings]
-        print(f"scratchnn predict FOLDER --json: wall {statistics.median(walls):.2f} s (runs: "
-              f"{', '.join(f'{w:.2f}' for w in walls)}), CPU {statistics.median(cpus):.2f} s")
+        print(
+            f"scratchnn predict FOLDER --json: wall {statistics.median(walls):.2f} s (runs: "
+            f"{', '.join(f'{w:.2f}' for w in walls)}), CPU {statistics.median(cpus):.2f} s"
+        )
         assert [r["path"] for r in records] == [str(p) for p in paths]
         predicted = [r["class"] for r in records]
         agree, right = scores(predicted, reference, labels)
@@ -113,8 +123,9 @@ def main():
         print(f"no crop, no centring (whole picture):  agreement {agree:.1%}, accuracy {right:.1%}")
 
         for k, kind in enumerate(KINDS):
-            agree, right = scores(np.asarray(predicted)[k::len(KINDS)], reference[k::len(KINDS)],
-                                  labels[k::len(KINDS)])
+            agree, right = scores(
+                np.asarray(predicted)[k :: len(KINDS)], reference[k :: len(KINDS)], labels[k :: len(KINDS)]
+            )
             print(f"  {kind:<14} agreement {agree:.1%}, accuracy {right:.1%}")
 
 

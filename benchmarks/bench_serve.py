@@ -64,16 +64,21 @@ def train_small_mlp(dataset, path):
     from scratchnn.training.config import TrainConfig
     from scratchnn.training.trainer import Trainer
 
-    config = TrainConfig(epochs=3, batch_size=128, optimizer="adam", lr=2e-3, schedule="cosine",
-                         test_every_epoch=False, seed=0)
+    config = TrainConfig(
+        epochs=3, batch_size=128, optimizer="adam", lr=2e-3, schedule="cosine", test_every_epoch=False, seed=0
+    )
     trainer = Trainer(config, dataset, log=None)
     Classifier.from_training(trainer, trainer.fit()).save(path)
 
 
 def start_server(model_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    process = subprocess.Popen([sys.executable, "-m", "scratchnn", "serve", str(model_path), "--port", "0"],
-                               stdout=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scratchnn", "serve", str(model_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     line = process.stdout.readline()
     if not line:
         process.wait()
@@ -163,8 +168,9 @@ def main(argv=None):
         expected = [view.predict(picture_to_pixels(png, classifier.dataset, "png"))["class"] for png in pngs]
         urls = ["data:image/png;base64," + base64.b64encode(png).decode() for png in pngs]
         plain = [json.dumps({"image": u}).encode() for u in urls]
-        detailed = [json.dumps({"image": u, "activations": True, "saliency": True, "input": True}).encode()
-                    for u in urls]
+        detailed = [
+            json.dumps({"image": u, "activations": True, "saliency": True, "input": True}).encode() for u in urls
+        ]
 
         process, url = start_server(model_path)
         try:
@@ -180,17 +186,27 @@ def main(argv=None):
         "model": str(args.model or "a 784-128-64-10 MLP trained for 3 epochs"),
         "round_trip_plain": {**summary(plain_s), "requests": args.sequential, "wrong": plain_wrong},
         "round_trip_as_the_page_asks": {**summary(page_s), "requests": args.sequential, "wrong": page_wrong},
-        "load": {**summary(load_s), "requests": args.requests, "clients": args.clients,
-                 "wrong_or_missing": len(load_wrong), "requests_per_second": args.requests / load_wall},
+        "load": {
+            **summary(load_s),
+            "requests": args.requests,
+            "clients": args.clients,
+            "wrong_or_missing": len(load_wrong),
+            "requests_per_second": args.requests / load_wall,
+        },
     }
     for name, figures in results.items():
         if name == "model":
             continue
-        extra = (f", {figures['requests_per_second']:.0f} requests/s from {figures['clients']} clients"
-                 if name == "load" else "")
+        extra = (
+            f", {figures['requests_per_second']:.0f} requests/s from {figures['clients']} clients"
+            if name == "load"
+            else ""
+        )
         bad = figures.get("wrong", figures.get("wrong_or_missing"))
-        print(f"{name:28s} {figures['requests']:5d} requests: median {figures['median_ms']:6.2f} ms, "
-              f"p99 {figures['p99_ms']:6.2f} ms, max {figures['max_ms']:7.2f} ms; {bad} wrong{extra}")
+        print(
+            f"{name:28s} {figures['requests']:5d} requests: median {figures['median_ms']:6.2f} ms, "
+            f"p99 {figures['p99_ms']:6.2f} ms, max {figures['max_ms']:7.2f} ms; {bad} wrong{extra}"
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n")

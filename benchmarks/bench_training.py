@@ -72,9 +72,9 @@ BATCH_SIZE = 128
 ADAM = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
 SGD_LR = 0.1
 SEED = 0
-PREDICT_BATCH = 1000          # inference throughput: test set in batches of this size
-THROUGHPUT_REPEATS = 5        # median of this many passes over the test set
-LATENCY_CALLS = 2000          # median of this many single-image predictions
+PREDICT_BATCH = 1000  # inference throughput: test set in batches of this size
+THROUGHPUT_REPEATS = 5  # median of this many passes over the test set
+LATENCY_CALLS = 2000  # median of this many single-image predictions
 HIDE_ENV = "SCRATCHNN_BENCH_HIDE"
 # Read by OpenBLAS, OpenMP and MKL when they load; --blas-threads sets them for every worker.
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -92,17 +92,25 @@ PEERS = {
     "pytorch-sgd": "PyTorch SGD",
 }
 # The CNN peers are opt-in: not in the default --peers.
-PEERS.update({
-    "scratchnn-cnn": "scratchnn CNN Adam",
-    "pytorch-cnn": "PyTorch CNN Adam",
-    "scratchnn-cnn-preset": "scratchnn cnn-preset net",
-    "pytorch-cnn-preset": "PyTorch cnn-preset net",
-})
+PEERS.update(
+    {
+        "scratchnn-cnn": "scratchnn CNN Adam",
+        "pytorch-cnn": "PyTorch CNN Adam",
+        "scratchnn-cnn-preset": "scratchnn cnn-preset net",
+        "pytorch-cnn-preset": "PyTorch cnn-preset net",
+    }
+)
 DEFAULT_PEERS = [name for name in PEERS if "-cnn" not in name]
 REFERENCE_CNN = "conv32k3 relu maxpool2 conv64k3 relu maxpool2 flatten dense128 relu dense10"
-RATIOS = (("scratchnn-cnn", "pytorch-cnn"), ("scratchnn-cnn-preset", "pytorch-cnn-preset"),
-          ("scratchnn-adam", "pytorch-adam"), ("scratchnn-sgd", "pytorch-sgd"), ("scratchnn-adam", "sklearn-adam"),
-          ("scratchnn-adam", "numpy-minimal"), ("numpy-minimal", "pytorch-adam"))
+RATIOS = (
+    ("scratchnn-cnn", "pytorch-cnn"),
+    ("scratchnn-cnn-preset", "pytorch-cnn-preset"),
+    ("scratchnn-adam", "pytorch-adam"),
+    ("scratchnn-sgd", "pytorch-sgd"),
+    ("scratchnn-adam", "sklearn-adam"),
+    ("scratchnn-adam", "numpy-minimal"),
+    ("numpy-minimal", "pytorch-adam"),
+)
 
 
 # -- the work one epoch must do ----------------------------------------------
@@ -177,8 +185,9 @@ def load_mnist(data_dir, train_limit):
 
     dataset = load_dataset("mnist", data_dir=data_dir, download=False, progress=False)
     if train_limit:
-        train = dataclasses.replace(dataset.train, images=dataset.train.images[:train_limit],
-                                    labels=dataset.train.labels[:train_limit])
+        train = dataclasses.replace(
+            dataset.train, images=dataset.train.images[:train_limit], labels=dataset.train.labels[:train_limit]
+        )
         dataset = dataclasses.replace(dataset, train=train)
     return dataset
 
@@ -219,8 +228,16 @@ def run_scratchnn(args, optimizer):
 
     dataset = load_mnist(args.data_dir, args.train_limit)
     lr = ADAM["lr"] if optimizer == "adam" else SGD_LR
-    config = TrainConfig(layers=LAYERS, epochs=args.epochs, batch_size=BATCH_SIZE, optimizer=optimizer,
-                         lr=lr, validation_size=0, test_every_epoch=False, seed=SEED)
+    config = TrainConfig(
+        layers=LAYERS,
+        epochs=args.epochs,
+        batch_size=BATCH_SIZE,
+        optimizer=optimizer,
+        lr=lr,
+        validation_size=0,
+        test_every_epoch=False,
+        seed=SEED,
+    )
     trainer = Trainer(config, dataset, log=None)
     if optimizer == "adam":
         # TrainConfig sets no betas or eps: the library's defaults must be the ones the peers use.
@@ -244,8 +261,16 @@ def run_scratchnn_cnn(args, architecture):
     from scratchnn.training import TrainConfig, Trainer
 
     dataset = load_mnist(args.data_dir, args.train_limit)
-    config = TrainConfig(architecture=architecture, epochs=args.epochs, batch_size=BATCH_SIZE, optimizer="adam",
-                         lr=ADAM["lr"], validation_size=0, test_every_epoch=False, seed=SEED)
+    config = TrainConfig(
+        architecture=architecture,
+        epochs=args.epochs,
+        batch_size=BATCH_SIZE,
+        optimizer="adam",
+        lr=ADAM["lr"],
+        validation_size=0,
+        test_every_epoch=False,
+        seed=SEED,
+    )
     trainer = Trainer(config, dataset, log=None)
     # Processor time of each epoch's training too: on a shared machine it shows the
     # work done, whatever share of the cores the process got (one thread: ~ idle wall time).
@@ -284,8 +309,14 @@ def torch_network(nn, architecture):
         elif kind == "Dense":
             layer = nn.Linear(plan.input_shape[0], spec["units"])
         else:
-            layers.append({"MaxPool2D": lambda: nn.MaxPool2d(spec["size"], spec["stride"]),
-                           "ReLU": nn.ReLU, "Flatten": nn.Flatten, "Dropout": lambda: nn.Dropout(spec["p"])}[kind]())
+            layers.append(
+                {
+                    "MaxPool2D": lambda: nn.MaxPool2d(spec["size"], spec["stride"]),
+                    "ReLU": nn.ReLU,
+                    "Flatten": nn.Flatten,
+                    "Dropout": lambda: nn.Dropout(spec["p"]),
+                }[kind]()
+            )
             continue
         nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
         nn.init.zeros_(layer.bias)
@@ -342,8 +373,12 @@ def run_pytorch_cnn(args, architecture):
     return {
         **measured,
         "gflop_per_epoch": architecture_gflop(architecture, len(dataset.train)),
-        "runtime": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available()},
+        "runtime": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "mkl": torch.backends.mkl.is_available(),
+            "mkldnn": torch.backends.mkldnn.is_available(),
+        },
     }
 
 
@@ -376,8 +411,9 @@ def run_pytorch(args, optimizer):
             layers.append(nn.ReLU())
     model = nn.Sequential(*layers)
     if optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"],
-                               weight_decay=0.0)
+        opt = torch.optim.Adam(
+            model.parameters(), lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"], weight_decay=0.0
+        )
     else:
         opt = torch.optim.SGD(model.parameters(), lr=SGD_LR)
     loss_fn = nn.CrossEntropyLoss()
@@ -385,8 +421,12 @@ def run_pytorch(args, optimizer):
     measured = train_and_measure_torch(torch, model, opt, loss_fn, x_train, y_train, x_test, y_test, args.epochs)
     return {
         **measured,
-        "runtime": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available()},
+        "runtime": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "mkl": torch.backends.mkl.is_available(),
+            "mkldnn": torch.backends.mkldnn.is_available(),
+        },
     }
 
 
@@ -405,9 +445,19 @@ def run_sklearn(args):
     x_test, y_test = dataset.test.features(np.float32), dataset.test.labels.astype(np.int64)
     classes = np.arange(len(dataset.class_names))
 
-    clf = MLPClassifier(hidden_layer_sizes=LAYERS[1:-1], activation="relu", solver="adam", alpha=0.0,
-                        batch_size=BATCH_SIZE, learning_rate_init=ADAM["lr"], beta_1=ADAM["betas"][0],
-                        beta_2=ADAM["betas"][1], epsilon=ADAM["eps"], shuffle=True, random_state=SEED)
+    clf = MLPClassifier(
+        hidden_layer_sizes=LAYERS[1:-1],
+        activation="relu",
+        solver="adam",
+        alpha=0.0,
+        batch_size=BATCH_SIZE,
+        learning_rate_init=ADAM["lr"],
+        beta_1=ADAM["betas"][0],
+        beta_2=ADAM["betas"][1],
+        epsilon=ADAM["eps"],
+        shuffle=True,
+        random_state=SEED,
+    )
     epoch_seconds = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -452,9 +502,9 @@ def run_matmul_peak(args):
     def one_epoch():
         for acts, dys in steps:
             for i, w in enumerate(weights):
-                np.matmul(acts[i], w, out=acts[i + 1])           # forward     x W
+                np.matmul(acts[i], w, out=acts[i + 1])  # forward     x W
             for i in reversed(range(len(weights))):
-                np.matmul(acts[i].T, dys[i], out=grads[i])        # weight grad x^T dy
+                np.matmul(acts[i].T, dys[i], out=grads[i])  # weight grad x^T dy
                 if i > 0:
                     np.matmul(dys[i], weights[i].T, out=acts[i])  # input grad  dy W^T
 
@@ -495,24 +545,28 @@ def run_numpy_minimal(args):
     m, v, tmp = np.zeros(size, np.float32), np.zeros(size, np.float32), np.empty(size, np.float32)
     W, b, dW, db, offset = [], [], [], [], 0
     for n_in, n_out in shapes:
-        W.append(params[offset:offset + n_in * n_out].reshape(n_in, n_out))
-        dW.append(grads[offset:offset + n_in * n_out].reshape(n_in, n_out))
+        W.append(params[offset : offset + n_in * n_out].reshape(n_in, n_out))
+        dW.append(grads[offset : offset + n_in * n_out].reshape(n_in, n_out))
         W[-1][...] = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
         offset += n_in * n_out
     for n_in, n_out in shapes:
-        b.append(params[offset:offset + n_out])
-        db.append(grads[offset:offset + n_out])
+        b.append(params[offset : offset + n_out])
+        db.append(grads[offset : offset + n_out])
         offset += n_out
     (b1, b2), eps, lr = ADAM["betas"], ADAM["eps"], ADAM["lr"]
     buffers = {}
 
     def step_buffers(n):
         if n not in buffers:
-            buffers[n] = dict(x=np.empty((n, LAYERS[0]), np.float32), ones=np.ones(n, np.float32), rows=np.arange(n),
-                              class_ones=np.ones(LAYERS[-1], np.float32),
-                              h=[np.empty((n, k), np.float32) for k in LAYERS[1:]],
-                              mask=[np.empty((n, k), np.float32) for k in LAYERS[1:-1]],
-                              dh=[np.empty((n, k), np.float32) for k in LAYERS[1:-1]])
+            buffers[n] = dict(
+                x=np.empty((n, LAYERS[0]), np.float32),
+                ones=np.ones(n, np.float32),
+                rows=np.arange(n),
+                class_ones=np.ones(LAYERS[-1], np.float32),
+                h=[np.empty((n, k), np.float32) for k in LAYERS[1:]],
+                mask=[np.empty((n, k), np.float32) for k in LAYERS[1:-1]],
+                dh=[np.empty((n, k), np.float32) for k in LAYERS[1:-1]],
+            )
         return buffers[n]
 
     def step(rows, t):
@@ -522,21 +576,21 @@ def run_numpy_minimal(args):
         y = labels[rows]
         np.divide(images[rows], np.float32(255), out=x)
         a = x
-        for i in range(len(W)):                       # forward
+        for i in range(len(W)):  # forward
             np.matmul(a, W[i], out=h[i])
             h[i] += b[i]
             if i < len(W) - 1:
                 np.greater(h[i], 0, out=mask[i])
                 h[i] *= mask[i]
             a = h[i]
-        z = h[-1]                                    # softmax cross-entropy gradient (p - y) / n
+        z = h[-1]  # softmax cross-entropy gradient (p - y) / n
         z -= z[index, z.argmax(axis=1)][:, None]
         np.exp(z, out=z)
         z /= (z @ buf["class_ones"])[:, None]
         z[index, y] -= 1.0
         z *= 1.0 / len(rows)
         d = z
-        for i in reversed(range(len(W))):            # backward
+        for i in reversed(range(len(W))):  # backward
             a = h[i - 1] if i else x
             np.matmul(a.T, d, out=dW[i])
             np.matmul(ones, d, out=db[i])
@@ -544,7 +598,7 @@ def run_numpy_minimal(args):
                 np.matmul(d, W[i].T, out=dh[i - 1])
                 dh[i - 1] *= mask[i - 1]
                 d = dh[i - 1]
-        m *= b1                                      # Adam, moments kept without their (1 - beta) factors
+        m *= b1  # Adam, moments kept without their (1 - beta) factors
         m += grads
         np.multiply(grads, grads, out=tmp)
         v *= b2
@@ -559,7 +613,7 @@ def run_numpy_minimal(args):
     def predict(x):
         out = []
         for first in range(0, len(x), PREDICT_BATCH):
-            a = x[first:first + PREDICT_BATCH]
+            a = x[first : first + PREDICT_BATCH]
             for i in range(len(W)):
                 a = a @ W[i] + b[i]
                 if i < len(W) - 1:
@@ -573,7 +627,7 @@ def run_numpy_minimal(args):
         order = rng.permutation(len(images))
         for first in range(0, len(order), BATCH_SIZE):
             t += 1
-            step(order[first:first + BATCH_SIZE], t)
+            step(order[first : first + BATCH_SIZE], t)
         epoch_seconds.append(time.perf_counter() - start)
     return {
         "epoch_seconds": epoch_seconds,
@@ -616,10 +670,24 @@ def run_worker(name, args, data_dir):
     """Run peer ``name`` in a fresh Python process; return its result dict."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", name,
-                   "--epochs", str(args.epochs), "--warmup", str(args.warmup),
-                   "--data-dir", str(data_dir), "--torch-threads", str(args.torch_threads),
-                   "--matmul-repeats", str(args.matmul_repeats), "--json-out", str(out)]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            name,
+            "--epochs",
+            str(args.epochs),
+            "--warmup",
+            str(args.warmup),
+            "--data-dir",
+            str(data_dir),
+            "--torch-threads",
+            str(args.torch_threads),
+            "--matmul-repeats",
+            str(args.matmul_repeats),
+            "--json-out",
+            str(out),
+        ]
         if args.train_limit:
             command += ["--train-limit", str(args.train_limit)]
         env = dict(os.environ)
@@ -644,8 +712,14 @@ def summarise(result, warmup):
 
 
 # Figures that vary from run to run: a peer's table entry is their median over the rounds.
-MEDIAN_OVER_ROUNDS = ("seconds_per_epoch", "cpu_seconds_per_epoch", "images_per_second", "latency_us",
-                      "peak_gflops", "median_gflops")
+MEDIAN_OVER_ROUNDS = (
+    "seconds_per_epoch",
+    "cpu_seconds_per_epoch",
+    "images_per_second",
+    "latency_us",
+    "peak_gflops",
+    "median_gflops",
+)
 
 
 def combine_rounds(results):
@@ -694,8 +768,13 @@ def machine_info():
     except OSError:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable, "platform": platform.platform(),
-            "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def blas_info():
@@ -703,8 +782,11 @@ def blas_info():
     try:
         from threadpoolctl import threadpool_info
 
-        return [{key: pool.get(key) for key in ("internal_api", "version", "num_threads", "architecture")}
-                for pool in threadpool_info() if pool.get("user_api") == "blas"]
+        return [
+            {key: pool.get(key) for key in ("internal_api", "version", "num_threads", "architecture")}
+            for pool in threadpool_info()
+            if pool.get("user_api") == "blas"
+        ]
     except ImportError:
         pass
     try:
@@ -736,12 +818,20 @@ def fmt(value, spec):
 def print_report(report):
     peers, settings = report["peers"], report["settings"]
     print()
-    print(f"MNIST, {settings['train_rows']} training rows, {settings['test_rows']} test rows, "
-          f"MLP {'-'.join(map(str, LAYERS))} (CNN rows: see the docstring), batch {BATCH_SIZE}, {settings['epochs']} epochs "
-          f"(median of the last {settings['epochs'] - settings['warmup']}), {settings['rounds']} round(s); "
-          f"each figure is the median over the rounds (peak RSS: the largest)")
-    header = ("implementation", "s/epoch (median)", "final test acc", "peak RSS MiB", "inference img/s",
-              "1-image latency us")
+    print(
+        f"MNIST, {settings['train_rows']} training rows, {settings['test_rows']} test rows, "
+        f"MLP {'-'.join(map(str, LAYERS))} (CNN rows: see the docstring), batch {BATCH_SIZE}, {settings['epochs']} epochs "
+        f"(median of the last {settings['epochs'] - settings['warmup']}), {settings['rounds']} round(s); "
+        f"each figure is the median over the rounds (peak RSS: the largest)"
+    )
+    header = (
+        "implementation",
+        "s/epoch (median)",
+        "final test acc",
+        "peak RSS MiB",
+        "inference img/s",
+        "1-image latency us",
+    )
     rows = []
     for name, result in peers.items():
         if name == "matmul-peak":
@@ -749,13 +839,23 @@ def print_report(report):
         if result["status"] != "ok":
             rows.append((PEERS[name], result["status"], "", "", "", ""))
             continue
-        rows.append((PEERS[name], fmt(result["seconds_per_epoch"], ".3f"), fmt(result["test_accuracy"], ".2%"),
-                     fmt(result["peak_rss_mib"], ".0f"), fmt(result["images_per_second"], ",.0f"),
-                     fmt(result["latency_us"], ".1f")))
+        rows.append(
+            (
+                PEERS[name],
+                fmt(result["seconds_per_epoch"], ".3f"),
+                fmt(result["test_accuracy"], ".2%"),
+                fmt(result["peak_rss_mib"], ".0f"),
+                fmt(result["images_per_second"], ",.0f"),
+                fmt(result["latency_us"], ".1f"),
+            )
+        )
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
-        print(" | ".join(str(cell).ljust(w) if i == 0 else str(cell).rjust(w)
-                         for i, (cell, w) in enumerate(zip(row, widths))))
+        print(
+            " | ".join(
+                str(cell).ljust(w) if i == 0 else str(cell).rjust(w) for i, (cell, w) in enumerate(zip(row, widths))
+            )
+        )
 
     print()
     if report["ratios"]:
@@ -763,8 +863,10 @@ def print_report(report):
     for key, ratio in report["ratios"].items():
         if isinstance(ratio, float):
             rounds = " ".join(f"{r:.2f}" for r in report["ratio_rounds"][key])
-            print(f"{key}: {ratio:.2f}x  (s/epoch, median of the rounds' ratios: {rounds}; "
-                  f"fastest epoch over fastest epoch: {report['fastest_epoch_ratios'][key]:.2f}x)")
+            print(
+                f"{key}: {ratio:.2f}x  (s/epoch, median of the rounds' ratios: {rounds}; "
+                f"fastest epoch over fastest epoch: {report['fastest_epoch_ratios'][key]:.2f}x)"
+            )
         else:
             print(f"{key}: {ratio}")
 
@@ -772,21 +874,27 @@ def print_report(report):
     if matmul is not None:
         print()
         if matmul["status"] == "ok":
-            print(f"np.matmul on one epoch's products ({matmul['gflop_per_epoch']:.2f} GFLOP, "
-                  f"{matmul['steps_per_epoch']} steps): peak {matmul['peak_gflops']:.1f} GFLOP/s, "
-                  f"median {matmul['median_gflops']:.1f} GFLOP/s (medians over the rounds)")
+            print(
+                f"np.matmul on one epoch's products ({matmul['gflop_per_epoch']:.2f} GFLOP, "
+                f"{matmul['steps_per_epoch']} steps): peak {matmul['peak_gflops']:.1f} GFLOP/s, "
+                f"median {matmul['median_gflops']:.1f} GFLOP/s (medians over the rounds)"
+            )
         else:
             print(f"np.matmul peak: {matmul['status']} ({matmul.get('detail', '')})")
     for name, achieved in report["achieved"].items():
         rounds = " ".join(f"{f:.0%}" for f in achieved["fraction_rounds"])
-        print(f"{PEERS[name]}: {achieved['gflops']:.1f} GFLOP/s of necessary work = "
-              f"{achieved['fraction_of_peak']:.0%} of the matmul peak (median of the rounds: {rounds}; "
-              f"fastest epoch against the run's highest peak: {achieved['fastest_epoch_fraction_of_highest_peak']:.0%})")
+        print(
+            f"{PEERS[name]}: {achieved['gflops']:.1f} GFLOP/s of necessary work = "
+            f"{achieved['fraction_of_peak']:.0%} of the matmul peak (median of the rounds: {rounds}; "
+            f"fastest epoch against the run's highest peak: {achieved['fastest_epoch_fraction_of_highest_peak']:.0%})"
+        )
 
     for name, figures in report.get("cnn_gflops", {}).items():
-        print(f"{PEERS[name]}: {figures['gflops']:.1f} GFLOP/s on its {figures['gflop_per_epoch']:.1f} GFLOP "
-              f"of necessary matrix work per epoch ({figures['gflops_per_cpu_second']:.1f} per processor second; "
-              f"processor time per epoch {report['peers'][name]['cpu_seconds_per_epoch']:.2f} s)")
+        print(
+            f"{PEERS[name]}: {figures['gflops']:.1f} GFLOP/s on its {figures['gflop_per_epoch']:.1f} GFLOP "
+            f"of necessary matrix work per epoch ({figures['gflops_per_cpu_second']:.1f} per processor second; "
+            f"processor time per epoch {report['peers'][name]['cpu_seconds_per_epoch']:.2f} s)"
+        )
     for key, ratio in report.get("cnn_cpu_ratios", {}).items():
         rounds = " ".join(f"{r:.2f}" for r in ratio["rounds"])
         print(f"{key}, processor time per epoch: {ratio['median']:.2f}x  (median of the rounds' ratios: {rounds})")
@@ -794,13 +902,19 @@ def print_report(report):
     env = report["environment"]
     print()
     print(f"date: {report['date']}")
-    print(f"machine: {env['machine']['cpu']}, {env['machine']['cores']} cores "
-          f"({env['machine']['usable_cores']} usable), {env['machine']['platform']}")
+    print(
+        f"machine: {env['machine']['cpu']}, {env['machine']['cores']} cores "
+        f"({env['machine']['usable_cores']} usable), {env['machine']['platform']}"
+    )
     print(f"load average at start / end: {env['load_start']} / {env['load_end']}")
-    print(f"python {env['machine']['python']}, numpy {env['numpy']}, torch {env['torch']}, "
-          f"scikit-learn {env['scikit-learn']}")
-    print(f"numpy BLAS: {env['blas']}" + (f" (--blas-threads {settings['blas_threads']})"
-                                           if settings["blas_threads"] else ""))
+    print(
+        f"python {env['machine']['python']}, numpy {env['numpy']}, torch {env['torch']}, "
+        f"scikit-learn {env['scikit-learn']}"
+    )
+    print(
+        f"numpy BLAS: {env['blas']}"
+        + (f" (--blas-threads {settings['blas_threads']})" if settings["blas_threads"] else "")
+    )
     for name, result in peers.items():
         if result.get("runtime") and not (name.startswith("scratchnn") or name == "numpy-minimal"):
             print(f"{PEERS[name]} runtime: {result['runtime']}")
@@ -843,50 +957,86 @@ def parent_main(args, command_line):
         if ours in peers and theirs in peers:
             key = f"{PEERS[ours]} / {PEERS[theirs]}"
             if ok(ours) and ok(theirs):
-                ratio_rounds[key] = [a["seconds_per_epoch"] / b["seconds_per_epoch"]
-                                     for a, b in zip(peers[ours]["rounds"], peers[theirs]["rounds"])]
+                ratio_rounds[key] = [
+                    a["seconds_per_epoch"] / b["seconds_per_epoch"]
+                    for a, b in zip(peers[ours]["rounds"], peers[theirs]["rounds"])
+                ]
                 ratios[key] = statistics.median(ratio_rounds[key])
                 fastest_ratios[key] = peers[ours]["fastest_epoch_seconds"] / peers[theirs]["fastest_epoch_seconds"]
             else:
                 missing = ", ".join(f"{n} {peers[n]['status']}" for n in (ours, theirs) if not ok(n))
                 ratios[key] = f"n/a ({missing})"
-    cnn_gflops = {name: {"gflop_per_epoch": peers[name]["gflop_per_epoch"],
-                         "gflops": peers[name]["gflop_per_epoch"] / peers[name]["seconds_per_epoch"],
-                         "gflops_per_cpu_second": peers[name]["gflop_per_epoch"] / peers[name]["cpu_seconds_per_epoch"]}
-                  for name in args.peers if "-cnn" in name and ok(name)}
+    cnn_gflops = {
+        name: {
+            "gflop_per_epoch": peers[name]["gflop_per_epoch"],
+            "gflops": peers[name]["gflop_per_epoch"] / peers[name]["seconds_per_epoch"],
+            "gflops_per_cpu_second": peers[name]["gflop_per_epoch"] / peers[name]["cpu_seconds_per_epoch"],
+        }
+        for name in args.peers
+        if "-cnn" in name and ok(name)
+    }
     # The CNN pairs also by processor time per epoch (the work done, whatever share of the
     # cores each got; with one thread each it is about the wall time on an idle machine).
     cpu_ratios = {}
     for ours, theirs in RATIOS:
         if "-cnn" in ours and ok(ours) and ok(theirs):
-            per_round = [a["cpu_seconds_per_epoch"] / b["cpu_seconds_per_epoch"]
-                         for a, b in zip(peers[ours]["rounds"], peers[theirs]["rounds"])]
-            cpu_ratios[f"{PEERS[ours]} / {PEERS[theirs]}"] = {"median": statistics.median(per_round),
-                                                              "rounds": per_round}
+            per_round = [
+                a["cpu_seconds_per_epoch"] / b["cpu_seconds_per_epoch"]
+                for a, b in zip(peers[ours]["rounds"], peers[theirs]["rounds"])
+            ]
+            cpu_ratios[f"{PEERS[ours]} / {PEERS[theirs]}"] = {
+                "median": statistics.median(per_round),
+                "rounds": per_round,
+            }
     achieved = {}
     if ok("matmul-peak"):
         for name in ("scratchnn-adam", "scratchnn-sgd", "numpy-minimal"):
             if ok(name):
-                fractions = [matmul["gflop_per_epoch"] / ours["seconds_per_epoch"] / matmul["peak_gflops"]
-                             for ours, matmul in zip(peers[name]["rounds"], peers["matmul-peak"]["rounds"])]
+                fractions = [
+                    matmul["gflop_per_epoch"] / ours["seconds_per_epoch"] / matmul["peak_gflops"]
+                    for ours, matmul in zip(peers[name]["rounds"], peers["matmul-peak"]["rounds"])
+                ]
                 gflops = peers["matmul-peak"]["gflop_per_epoch"] / peers[name]["seconds_per_epoch"]
-                fastest = (peers["matmul-peak"]["gflop_per_epoch"] / peers[name]["fastest_epoch_seconds"]
-                           / max(result["peak_gflops"] for result in peers["matmul-peak"]["rounds"]))
-                achieved[name] = {"gflops": gflops, "fraction_of_peak": statistics.median(fractions),
-                                  "fraction_rounds": fractions, "fastest_epoch_fraction_of_highest_peak": fastest}
+                fastest = (
+                    peers["matmul-peak"]["gflop_per_epoch"]
+                    / peers[name]["fastest_epoch_seconds"]
+                    / max(result["peak_gflops"] for result in peers["matmul-peak"]["rounds"])
+                )
+                achieved[name] = {
+                    "gflops": gflops,
+                    "fraction_of_peak": statistics.median(fractions),
+                    "fraction_rounds": fractions,
+                    "fastest_epoch_fraction_of_highest_peak": fastest,
+                }
 
     n_train = args.train_limit or 60_000
     report = {
         "command": command_line,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "settings": {"epochs": args.epochs, "warmup": args.warmup, "rounds": args.rounds, "train_rows": n_train, "test_rows": 10_000,
-                     "layers": list(LAYERS), "batch_size": BATCH_SIZE, "adam": ADAM, "sgd_lr": SGD_LR,
-                     "torch_threads": args.torch_threads, "blas_threads": args.blas_threads,
-                     "data_dir": str(data_dir),
-                     "necessary_gflop_per_epoch": epoch_gflop(n_train)},
-        "environment": {"machine": machine_info(), "numpy": np.__version__, "torch": package_version("torch"),
-                        "scikit-learn": package_version("scikit-learn"), "blas": workers_blas(peers),
-                        "load_start": load_start, "load_end": [round(x, 2) for x in os.getloadavg()]},
+        "settings": {
+            "epochs": args.epochs,
+            "warmup": args.warmup,
+            "rounds": args.rounds,
+            "train_rows": n_train,
+            "test_rows": 10_000,
+            "layers": list(LAYERS),
+            "batch_size": BATCH_SIZE,
+            "adam": ADAM,
+            "sgd_lr": SGD_LR,
+            "torch_threads": args.torch_threads,
+            "blas_threads": args.blas_threads,
+            "data_dir": str(data_dir),
+            "necessary_gflop_per_epoch": epoch_gflop(n_train),
+        },
+        "environment": {
+            "machine": machine_info(),
+            "numpy": np.__version__,
+            "torch": package_version("torch"),
+            "scikit-learn": package_version("scikit-learn"),
+            "blas": workers_blas(peers),
+            "load_start": load_start,
+            "load_end": [round(x, 2) for x in os.getloadavg()],
+        },
         "peers": peers,
         "ratios": ratios,
         "ratio_rounds": ratio_rounds,
@@ -914,21 +1064,36 @@ def build_parser():
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=count(1), default=6, help="epochs each peer trains (default 6)")
-    parser.add_argument("--warmup", type=count(0), default=1,
-                        help="first epochs left out of the median (default 1)")
-    parser.add_argument("--peers", type=peer_list, default=DEFAULT_PEERS,
-                        help=f"comma-separated, from {','.join(PEERS)} (default: all but the *-cnn ones)")
+    parser.add_argument("--warmup", type=count(0), default=1, help="first epochs left out of the median (default 1)")
+    parser.add_argument(
+        "--peers",
+        type=peer_list,
+        default=DEFAULT_PEERS,
+        help=f"comma-separated, from {','.join(PEERS)} (default: all but the *-cnn ones)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (default %(default)s)")
-    parser.add_argument("--data-dir", type=Path,
-                        help="folder holding MNIST (default: $SCRATCHNN_DATA, else ../shared/data, else the cache)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder holding MNIST (default: $SCRATCHNN_DATA, else ../shared/data, else the cache)",
+    )
     parser.add_argument("--torch-threads", type=count(1), default=2, help="torch.set_num_threads (default 2)")
-    parser.add_argument("--blas-threads", type=count(1),
-                        help="threads for NumPy's BLAS in every worker (sets " + ", ".join(BLAS_THREAD_VARIABLES)
-                             + "; default: the library's own choice, usually one per core)")
-    parser.add_argument("--rounds", type=count(1), default=5,
-                        help="run every peer this many times, interleaved; report medians (default 5)")
-    parser.add_argument("--matmul-repeats", type=count(1), default=7,
-                        help="timed passes of the matmul peak (default 7)")
+    parser.add_argument(
+        "--blas-threads",
+        type=count(1),
+        help="threads for NumPy's BLAS in every worker (sets "
+        + ", ".join(BLAS_THREAD_VARIABLES)
+        + "; default: the library's own choice, usually one per core)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=count(1),
+        default=5,
+        help="run every peer this many times, interleaved; report medians (default 5)",
+    )
+    parser.add_argument(
+        "--matmul-repeats", type=count(1), default=7, help="timed passes of the matmul peak (default 7)"
+    )
     # For tests: train on the first N images only. For the parent's own use: run one peer.
     parser.add_argument("--train-limit", type=count(1), help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=list(PEERS), help=argparse.SUPPRESS)

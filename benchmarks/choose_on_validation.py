@@ -47,7 +47,9 @@ def main():
     parser.add_argument("--lrs", type=lambda t: [float(x) for x in t.split(",")], default=[0.2, 0.25, 0.3, 0.35])
     parser.add_argument("--seeds", type=lambda t: [int(x) for x in t.split(",")], default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=60, help="fashion-distortions only")
-    parser.add_argument("--data-dir", type=Path, default=os.environ.get("SCRATCHNN_DATA") or ROOT.parent / "shared" / "data")
+    parser.add_argument(
+        "--data-dir", type=Path, default=os.environ.get("SCRATCHNN_DATA") or ROOT.parent / "shared" / "data"
+    )
     args = parser.parse_args()
     datasets = {}
     print(f"{'candidate':32} {'val acc':>8} {'val loss':>9} {'test acc':>9} {'seconds':>8}", flush=True)
@@ -55,12 +57,16 @@ def main():
         # The test set is evaluated once, after the last epoch, only to be reported.
         config = TrainConfig(**{**settings, "validation_size": args.validation_size, "test_every_epoch": False})
         if config.dataset not in datasets:
-            datasets[config.dataset] = load_dataset(config.dataset, data_dir=args.data_dir, download=False,
-                                                    progress=False)
+            datasets[config.dataset] = load_dataset(
+                config.dataset, data_dir=args.data_dir, download=False, progress=False
+            )
         t0 = time.perf_counter()
         last = Trainer(config, datasets[config.dataset], log=None).fit().history[-1]
-        print(f"{label:32} {last['val_accuracy']:8.2%} {last['val_loss']:9.4f} {last['test_accuracy']:9.2%} "
-              f"{time.perf_counter() - t0:8.1f}", flush=True)
+        print(
+            f"{label:32} {last['val_accuracy']:8.2%} {last['val_loss']:9.4f} {last['test_accuracy']:9.2%} "
+            f"{time.perf_counter() - t0:8.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -41,14 +41,24 @@ for batch_norm in (False, True):
     model = scratchnn.train("mlp", data, epochs=2, batch_norm=batch_norm, log=None)
     name = "784-128-64-10" + (" with batch norm" if batch_norm else "")
     logits = model.network.predict_logits(x)
-    report(f"{name} ({model.metadata['test_accuracy']:.2%}): onnxruntime logits", onnxruntime_output(to_onnx(model.network)), logits)
-    report(f"{name}: onnxruntime probabilities", onnxruntime_output(to_onnx(model.network, probabilities=True)),
-           softmax(logits))
+    report(
+        f"{name} ({model.metadata['test_accuracy']:.2%}): onnxruntime logits",
+        onnxruntime_output(to_onnx(model.network)),
+        logits,
+    )
+    report(
+        f"{name}: onnxruntime probabilities",
+        onnxruntime_output(to_onnx(model.network, probabilities=True)),
+        softmax(logits),
+    )
     back, _ = from_onnx(to_onnx(model.network))
     report(f"{name}: exported and imported again, logits", back.predict_logits(x), logits)
 
-model = scratchnn.nn.build_model(scratchnn.nn.parse_architecture(
-    "conv8k3p1 bn relu maxpool2 conv16k3s2 relu avgpool2 flatten dropout0.25 dense10"), (1, 28, 28), seed=1)
+model = scratchnn.nn.build_model(
+    scratchnn.nn.parse_architecture("conv8k3p1 bn relu maxpool2 conv16k3s2 relu avgpool2 flatten dropout0.25 dense10"),
+    (1, 28, 28),
+    seed=1,
+)
 logits = model.predict_logits(x)
 report("CNN, random weights (every image layer): onnxruntime logits", onnxruntime_output(to_onnx(model)), logits)
 report("CNN: exported and imported again, logits", from_onnx(to_onnx(model))[0].predict_logits(x), logits)
@@ -59,8 +69,15 @@ except ImportError:
     print("PyTorch is not installed: pip install torch==2.13.0 for the PyTorch round trip")
 else:
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.BatchNorm1d(128), torch.nn.ReLU(),
-                              torch.nn.Linear(128, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10), torch.nn.Softmax(dim=1))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, 128),
+        torch.nn.BatchNorm1d(128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 10),
+        torch.nn.Softmax(dim=1),
+    )
     with torch.no_grad():
         net.train()
         for batch in torch.from_numpy(x[:2000]).split(200):
@@ -71,8 +88,14 @@ else:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(net, (torch.from_numpy(x[:2]),), buffer, dynamo=False,
-                          dynamic_axes={"input": {0: "n"}}, input_names=["input"])
+        torch.onnx.export(
+            net,
+            (torch.from_numpy(x[:2]),),
+            buffer,
+            dynamo=False,
+            dynamic_axes={"input": {0: "n"}},
+            input_names=["input"],
+        )
     import onnx
 
     model, meta = from_onnx(onnx.load_from_string(buffer.getvalue()))

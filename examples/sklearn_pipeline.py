@@ -18,12 +18,22 @@ X_test = mnist.test.images.reshape(len(mnist.test), -1)
 
 pipeline = make_pipeline(
     MinMaxScaler(),
-    NeuralNetClassifier(hidden_layer_sizes=(128, 64), optimizer="adam", lr=1e-3, batch_size=128, epochs=30,
-                        early_stopping=3, validation_fraction=0.1, random_state=0),
+    NeuralNetClassifier(
+        hidden_layer_sizes=(128, 64),
+        optimizer="adam",
+        lr=1e-3,
+        batch_size=128,
+        epochs=30,
+        early_stopping=3,
+        validation_fraction=0.1,
+        random_state=0,
+    ),
 )
 pipeline.fit(X_train, mnist.train.labels)
 net = pipeline[-1]
 best = net.history_[net.best_epoch_ - 1]
-print(f"{net.model_}: {net.n_epochs_} epochs, weights of epoch {net.best_epoch_} kept "
-      f"(validation loss {best['val_loss']:.4f}, accuracy {best['val_accuracy']:.2%})")
+print(
+    f"{net.model_}: {net.n_epochs_} epochs, weights of epoch {net.best_epoch_} kept "
+    f"(validation loss {best['val_loss']:.4f}, accuracy {best['val_accuracy']:.2%})"
+)
 print(f"MNIST test accuracy: {pipeline.score(X_test, mnist.test.labels):.2%}")

@@ -27,9 +27,13 @@ REAL_DATASETS = {}
 
 
 def pytest_addoption(parser):
-    parser.addoption("--data-dir", type=Path, default=None,
-                     help="folder holding the real mnist/ and fashion-mnist/ (default: found as scratchnn finds "
-                          "them: $SCRATCHNN_DATA, the user cache, a system copy)")
+    parser.addoption(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder holding the real mnist/ and fashion-mnist/ (default: found as scratchnn finds "
+        "them: $SCRATCHNN_DATA, the user cache, a system copy)",
+    )
 
 
 def pytest_configure(config):
@@ -127,5 +131,15 @@ def digit_classifier(mnist):
 
     head = dataclasses.replace(mnist.train, images=mnist.train.images[:20000], labels=mnist.train.labels[:20000])
     data = dataclasses.replace(mnist, train=head)
-    return scratchnn.train("mlp", data, layers=(784, 100, 10), epochs=4, validation_size=0, augment=False,
-                           schedule="constant", warmup_epochs=0, test_every_epoch=False, log=None)
+    return scratchnn.train(
+        "mlp",
+        data,
+        layers=(784, 100, 10),
+        epochs=4,
+        validation_size=0,
+        augment=False,
+        schedule="constant",
+        warmup_epochs=0,
+        test_every_epoch=False,
+        log=None,
+    )

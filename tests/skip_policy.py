@@ -40,42 +40,61 @@ class SkipKind:
 
 SKIP_KINDS = (
     SkipKind(
-        "real dataset not found", r"^real (MNIST|Fashion-MNIST) not found", optional=False, ci_provides=True,
+        "real dataset not found",
+        r"^real (MNIST|Fashion-MNIST) not found",
+        optional=False,
+        ci_provides=True,
         advice="`make test` downloads missing datasets into the user cache before the tests; or run "
-               "`.venv/bin/scratchnn download mnist fashion-mnist`, or set SCRATCHNN_DATA to a folder "
-               "holding mnist/ and fashion-mnist/ (Fashion-MNIST also comes with Debian's "
-               "`apt install dataset-fashion-mnist`)",
+        "`.venv/bin/scratchnn download mnist fashion-mnist`, or set SCRATCHNN_DATA to a folder "
+        "holding mnist/ and fashion-mnist/ (Fashion-MNIST also comes with Debian's "
+        "`apt install dataset-fashion-mnist`)",
     ),
     SkipKind(
-        "PyTorch not installed (an optional independent reference)", r"could not import 'torch'|needs torch\b|^PyTorch not installed",
-        optional=True, ci_provides=True,
+        "PyTorch not installed (an optional independent reference)",
+        r"could not import 'torch'|needs torch\b|^PyTorch not installed",
+        optional=True,
+        ci_provides=True,
         advice="`.venv/bin/pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu` "
-               "(the CPU-only build, the version the `reference` extra pins; a plain `pip install torch` "
-               "on Linux fetches a multi-GB CUDA build)",
+        "(the CPU-only build, the version the `reference` extra pins; a plain `pip install torch` "
+        "on Linux fetches a multi-GB CUDA build)",
     ),
     SkipKind(
-        "a test dependency not installed", r"could not import '|\[test\]", optional=False, ci_provides=True,
+        "a test dependency not installed",
+        r"could not import '|\[test\]",
+        optional=False,
+        ci_provides=True,
         advice="`.venv/bin/pip install -e '.[test]'` (what `make test` installs)",
     ),
     SkipKind(
-        "no browser (for the web tests)", r"^needs a browser", optional=True, ci_provides=True,
+        "no browser (for the web tests)",
+        r"^needs a browser",
+        optional=True,
+        ci_provides=True,
         advice="install Chromium (Debian: `apt install chromium`)",
     ),
     SkipKind(
-        "no GPU", r"^needs a GPU", optional=True, ci_provides=False,
+        "no GPU",
+        r"^needs a GPU",
+        optional=True,
+        ci_provides=False,
         advice="run them on a machine with a GPU",
     ),
     SkipKind(
-        "not applicable yet (what they check does not exist in this version)", r"^not applicable:",
-        optional=True, ci_provides=False,
+        "not applicable yet (what they check does not exist in this version)",
+        r"^not applicable:",
+        optional=True,
+        ci_provides=False,
         advice="nothing to do: they run once what they check exists (the reason says what)",
     ),
 )
 
 UNKNOWN = SkipKind(
-    "a reason tests/skip_policy.py does not know", r"", optional=False, ci_provides=True,
+    "a reason tests/skip_policy.py does not know",
+    r"",
+    optional=False,
+    ci_provides=True,
     advice="give the skip a reason listed in tests/skip_policy.py (or add a kind there) so that it is "
-           "counted as optional or not",
+    "counted as optional or not",
 )
 
 
@@ -92,6 +111,9 @@ def in_ci() -> bool:
 def dataset_missing_reason(name: str, error: str = "") -> str:
     """The skip reason of a test that needs the real dataset ``name``, saying where it was looked for."""
     looked = error or "looked in " + "; ".join(
-        line.strip().removeprefix("- ") for line in describe_search(name).splitlines())
-    return (f"real {DATASET_TITLES[name]} not found ({looked}); `make test` downloads it, or run "
-            f"`.venv/bin/scratchnn download {name}`")
+        line.strip().removeprefix("- ") for line in describe_search(name).splitlines()
+    )
+    return (
+        f"real {DATASET_TITLES[name]} not found ({looked}); `make test` downloads it, or run "
+        f"`.venv/bin/scratchnn download {name}`"
+    )

@@ -22,8 +22,24 @@ SCRIPT = ROOT / "benchmarks" / "bench_training.py"
 
 def test_tiny_benchmark_reports_scratchnn_and_a_missing_peer(tmp_path, shared_data):
     out = tmp_path / "results.json"
-    command = [sys.executable, str(SCRIPT), "--train-limit", "2000", "--epochs", "2", "--warmup", "1", "--rounds", "2",
-               "--peers", "scratchnn-adam,numpy-minimal,sklearn-adam", "--data-dir", str(shared_data), "--out", str(out)]
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        "--train-limit",
+        "2000",
+        "--epochs",
+        "2",
+        "--warmup",
+        "1",
+        "--rounds",
+        "2",
+        "--peers",
+        "scratchnn-adam,numpy-minimal,sklearn-adam",
+        "--data-dir",
+        str(shared_data),
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "SCRATCHNN_BENCH_HIDE": "sklearn"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr

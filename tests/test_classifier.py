@@ -25,8 +25,9 @@ def test_predict_takes_batches_single_images_uint8_and_floats(digit_classifier, 
     assert digit_classifier.predict(images[3].reshape(-1)) == one
     assert digit_classifier.predict(images[3:4]).tolist() == [one]
     # uint8 is scaled by 1/255; floats are used as they are.
-    assert not np.allclose(digit_classifier.predict_proba(images),
-                           digit_classifier.predict_proba(images.astype(np.float32)), atol=0.01)
+    assert not np.allclose(
+        digit_classifier.predict_proba(images), digit_classifier.predict_proba(images.astype(np.float32)), atol=0.01
+    )
     with pytest.raises(ValueError, match="784 values"):
         digit_classifier.predict(np.zeros((5, 27, 27)))
 
@@ -57,8 +58,7 @@ def test_predict_images_from_files_pil_images_and_arrays(digit_classifier, mnist
     assert [p for _, _, p in record.top] == sorted((p for _, _, p in record.top), reverse=True)
     assert record.probability == pytest.approx(digit_classifier.predict_proba(record.image).max())
     assert len(digit_classifier.predict_images(paths[:1], top=5)[0].top) == 5
-    assert record.to_dict()["top"][0] == {"class": record.label, "name": record.name,
-                                          "probability": record.probability}
+    assert record.to_dict()["top"][0] == {"class": record.label, "name": record.name, "probability": record.probability}
 
 
 def test_predict_images_keeps_going_past_a_bad_file_when_asked(digit_classifier, tmp_path):
@@ -131,8 +131,16 @@ def test_train_returns_a_classifier_with_history_and_test_result(mnist, tmp_path
 
     small = dataclasses.replace(mnist, train=head(mnist.train, 3000), test=head(mnist.test, 500))
     lines = []
-    model = scratchnn.train("mlp", small, layers=(784, 32, 10), epochs=2, validation_size=300, augment=False,
-                            run_dir=tmp_path / "run", log=lines.append)
+    model = scratchnn.train(
+        "mlp",
+        small,
+        layers=(784, 32, 10),
+        epochs=2,
+        validation_size=300,
+        augment=False,
+        run_dir=tmp_path / "run",
+        log=lines.append,
+    )
     assert len(model.history) == 2 == len(lines) and model.metadata["epochs_trained"] == 2
     assert model.metadata["config"]["layers"] == [784, 32, 10] and model.metadata["config"]["optimizer"] == "adam"
     assert model.metadata["test_accuracy"] == model.evaluate(small).accuracy > 0.75

@@ -17,8 +17,21 @@ from scratchnn.errors import DataError
 from scratchnn.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = ["--layers", "784,32,10", "--epochs", "2", "--batch-size", "256", "--optimizer", "adam",
-         "--lr", "0.003", "--validation-size", "1000", "--no-download"]
+QUICK = [
+    "--layers",
+    "784,32,10",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "256",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "0.003",
+    "--validation-size",
+    "1000",
+    "--no-download",
+]
 
 
 def run_cli(args, capsys):
@@ -37,12 +50,20 @@ def holds_a_complete_copy(root, name):
 
 
 def test_train_writes_model_metrics_plots_and_evaluate_agrees(tmp_path, shared_data, capsys):
-    code, out, err = run_cli(["train", *QUICK, "--data-dir", str(shared_data), "--output-dir", str(tmp_path),
-                              "--name", "quick"], capsys)
+    code, out, err = run_cli(
+        ["train", *QUICK, "--data-dir", str(shared_data), "--output-dir", str(tmp_path), "--name", "quick"], capsys
+    )
     assert code == 0, err
     run = tmp_path / "quick"
-    for name in ("model.npz", "metrics.json", "metrics.csv", "loss.png", "accuracy.png", "config.json",
-                 "checkpoint.npz"):
+    for name in (
+        "model.npz",
+        "metrics.json",
+        "metrics.csv",
+        "loss.png",
+        "accuracy.png",
+        "config.json",
+        "checkpoint.npz",
+    ):
         assert (run / name).stat().st_size > 0, name
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = [line for line in out.splitlines() if line.startswith("epoch")]
@@ -56,14 +77,28 @@ def test_train_writes_model_metrics_plots_and_evaluate_agrees(tmp_path, shared_d
     assert code == 0, err
     assert out.startswith(f"mnist test accuracy {trained:.2f}% (") and out.rstrip().endswith(f"({run / 'model.npz'})")
     if holds_a_complete_copy(shared_data, "fashion-mnist"):
-        code, out, err = run_cli(["evaluate", str(run / "model.npz"), "--dataset", "fashion-mnist",
-                                  "--data-dir", str(shared_data)], capsys)
+        code, out, err = run_cli(
+            ["evaluate", str(run / "model.npz"), "--dataset", "fashion-mnist", "--data-dir", str(shared_data)], capsys
+        )
         assert code == 0 and "fashion-mnist test accuracy" in out and ", trained on mnist, not fashion-mnist)" in out
 
 
 def test_flags_override_the_preset():
-    args = build_parser().parse_args(["train", "--preset", "mlp", "--epochs", "3", "--lr", "0.01",
-                                      "--no-augment", "--batch-norm", "--dropout", "0.25"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--preset",
+            "mlp",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.01",
+            "--no-augment",
+            "--batch-norm",
+            "--dropout",
+            "0.25",
+        ]
+    )
     config = config_from_args(args)
     assert (config.epochs, config.lr, config.augment, config.batch_norm, config.dropout) == (3, 0.01, False, True, 0.25)
     assert config.optimizer == "adam" and config.batch_size == 128  # from the preset
@@ -74,8 +109,11 @@ def test_presets_adapt_to_the_dataset_and_flags_still_win():
     clothes = config_from_args(build_parser().parse_args(["train", "--preset", "mlp", "--dataset", "fashion-mnist"]))
     assert (digits.hflip, digits.max_rotation) == (False, 10.0)
     assert (clothes.hflip, clothes.max_rotation, clothes.max_shift) == (True, 0.0, 1.0)
-    mine = config_from_args(build_parser().parse_args(["train", "--preset", "mlp", "--dataset", "fashion-mnist",
-                                                       "--max-rotation", "5", "--no-hflip"]))
+    mine = config_from_args(
+        build_parser().parse_args(
+            ["train", "--preset", "mlp", "--dataset", "fashion-mnist", "--max-rotation", "5", "--no-hflip"]
+        )
+    )
     assert (mine.hflip, mine.max_rotation) == (False, 5.0)
 
 
@@ -83,21 +121,40 @@ def test_every_training_flag_reaches_the_config():
     """Each flag, given a non-default value, changes exactly its own setting."""
     default = TrainConfig()
     flags = {
-        "--dataset": ("fashion-mnist", "dataset"), "--layers": ("784,50,10", "layers"), "--epochs": ("7", "epochs"),
-        "--batch-size": ("32", "batch_size"), "--optimizer": ("rmsprop", "optimizer"), "--lr": ("0.01", "lr"),
-        "--weight-decay": ("0.1", "weight_decay"), "--dropout": ("0.5", "dropout"),
-        "--schedule": ("cosine", "schedule"), "--warmup-epochs": ("2", "warmup_epochs"),
-        "--step-size": ("3", "step_size"), "--gamma": ("0.5", "gamma"), "--min-lr": ("0.001", "min_lr"),
-        "--max-shift": ("3", "max_shift"), "--max-rotation": ("20", "max_rotation"),
-        "--max-scale": ("0.2", "max_scale"), "--elastic-alpha": ("8", "elastic_alpha"),
-        "--elastic-sigma": ("3", "elastic_sigma"), "--validation-size": ("100", "validation_size"),
-        "--monitor": ("val_accuracy", "monitor"), "--seed": ("9", "seed"), "--dtype": ("float64", "dtype"),
+        "--dataset": ("fashion-mnist", "dataset"),
+        "--layers": ("784,50,10", "layers"),
+        "--epochs": ("7", "epochs"),
+        "--batch-size": ("32", "batch_size"),
+        "--optimizer": ("rmsprop", "optimizer"),
+        "--lr": ("0.01", "lr"),
+        "--weight-decay": ("0.1", "weight_decay"),
+        "--dropout": ("0.5", "dropout"),
+        "--schedule": ("cosine", "schedule"),
+        "--warmup-epochs": ("2", "warmup_epochs"),
+        "--step-size": ("3", "step_size"),
+        "--gamma": ("0.5", "gamma"),
+        "--min-lr": ("0.001", "min_lr"),
+        "--max-shift": ("3", "max_shift"),
+        "--max-rotation": ("20", "max_rotation"),
+        "--max-scale": ("0.2", "max_scale"),
+        "--elastic-alpha": ("8", "elastic_alpha"),
+        "--elastic-sigma": ("3", "elastic_sigma"),
+        "--validation-size": ("100", "validation_size"),
+        "--monitor": ("val_accuracy", "monitor"),
+        "--seed": ("9", "seed"),
+        "--dtype": ("float64", "dtype"),
     }
     # Flags that act only when another one is on are given with it (alone they are refused).
-    needs = {"--step-size": ["--schedule", "step"], "--gamma": ["--schedule", "step"],
-             "--min-lr": ["--schedule", "cosine"], "--monitor": ["--validation-size", "9", "--early-stopping", "1"],
-             **{f: ["--augment"] for f in ("--max-shift", "--max-rotation", "--max-scale", "--elastic-alpha",
-                                          "--elastic-sigma", "--hflip")}}
+    needs = {
+        "--step-size": ["--schedule", "step"],
+        "--gamma": ["--schedule", "step"],
+        "--min-lr": ["--schedule", "cosine"],
+        "--monitor": ["--validation-size", "9", "--early-stopping", "1"],
+        **{
+            f: ["--augment"]
+            for f in ("--max-shift", "--max-rotation", "--max-scale", "--elastic-alpha", "--elastic-sigma", "--hflip")
+        },
+    }
     for flag, (value, field) in flags.items():
         config = config_from_args(build_parser().parse_args(["train", flag, value, *needs.get(flag, [])]))
         assert getattr(config, field) != getattr(default, field), flag
@@ -106,23 +163,39 @@ def test_every_training_flag_reaches_the_config():
         args = build_parser().parse_args(["train", flag, *needs.get(flag, [])])
         assert getattr(config_from_args(args), field) is True
     assert config_from_args(build_parser().parse_args(["train", "--no-test-every-epoch"])).test_every_epoch is False
-    both = config_from_args(build_parser().parse_args(
-        ["train", "--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--validation-size", "10",
-         "--early-stopping", "4"]))
+    both = config_from_args(
+        build_parser().parse_args(
+            [
+                "train",
+                "--optimizer",
+                "sgd",
+                "--momentum",
+                "0.9",
+                "--nesterov",
+                "--validation-size",
+                "10",
+                "--early-stopping",
+                "4",
+            ]
+        )
+    )
     assert (both.momentum, both.nesterov, both.early_stopping) == (0.9, True, 4)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--lr", "fast"], "--lr: expected a number, got 'fast'"),
-    (["train", "--layers", "784,x,10"], "--layers: expected comma-separated layer sizes"),
-    (["train", "--epochs", "0"], "--epochs: number of epochs (--epochs) must be a whole number >= 1, got 0"),
-    (["train", "--epochs", "2.5"], "--epochs: expected a whole number, got '2.5'"),
-    (["train", "--gamma", "0"], "--gamma: step decay factor gamma (--gamma) must be a finite number > 0, got 0.0"),
-    (["train", "--step-size", "0"], "--step-size: step size (epochs between decays) (--step-size) must be"),
-    (["train", "--min-lr", "-1"], "--min-lr: minimum learning rate (--min-lr) must be a finite number >= 0"),
-    (["train", "--optimizer", "lbfgs"], "--optimizer: invalid choice"),
-    (["train", "--lr", "nan"], "--lr: learning rate (--lr) must be a finite number > 0, got nan"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--lr", "fast"], "--lr: expected a number, got 'fast'"),
+        (["train", "--layers", "784,x,10"], "--layers: expected comma-separated layer sizes"),
+        (["train", "--epochs", "0"], "--epochs: number of epochs (--epochs) must be a whole number >= 1, got 0"),
+        (["train", "--epochs", "2.5"], "--epochs: expected a whole number, got '2.5'"),
+        (["train", "--gamma", "0"], "--gamma: step decay factor gamma (--gamma) must be a finite number > 0, got 0.0"),
+        (["train", "--step-size", "0"], "--step-size: step size (epochs between decays) (--step-size) must be"),
+        (["train", "--min-lr", "-1"], "--min-lr: minimum learning rate (--min-lr) must be a finite number >= 0"),
+        (["train", "--optimizer", "lbfgs"], "--optimizer: invalid choice"),
+        (["train", "--lr", "nan"], "--lr: learning rate (--lr) must be a finite number > 0, got nan"),
+    ],
+)
 def test_bad_flags_exit_2_with_a_message_naming_the_flag(args, message, capsys):
     with pytest.raises(SystemExit) as exc:
         main(args)
@@ -133,8 +206,10 @@ def test_bad_flags_exit_2_with_a_message_naming_the_flag(args, message, capsys):
 def test_impossible_combinations_are_one_line_errors(tmp_path, shared_data, capsys):
     code, _, err = run_cli(["train", "--early-stopping", "3", "--output-dir", str(tmp_path)], capsys)
     assert code == 2 and "early stopping watches the validation split" in err and "Traceback" not in err
-    code, _, err = run_cli(["train", "--layers", "100,10", "--data-dir", str(shared_data),
-                            "--output-dir", str(tmp_path), "--name", "x"], capsys)
+    code, _, err = run_cli(
+        ["train", "--layers", "100,10", "--data-dir", str(shared_data), "--output-dir", str(tmp_path), "--name", "x"],
+        capsys,
+    )
     assert code == 2 and "first layer size must be 784" in err
 
 
@@ -186,13 +261,35 @@ def _env():
 
 
 def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, shared_data):
-    args = ["train", "--layers", "784,64,10", "--epochs", "6", "--batch-size", "256", "--optimizer", "adam",
-            "--lr", "0.002", "--dropout", "0.1", "--validation-size", "2000", "--no-plots",
-            "--quiet", "--no-download", "--data-dir", str(shared_data), "--output-dir", str(tmp_path)]
+    args = [
+        "train",
+        "--layers",
+        "784,64,10",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "256",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.002",
+        "--dropout",
+        "0.1",
+        "--validation-size",
+        "2000",
+        "--no-plots",
+        "--quiet",
+        "--no-download",
+        "--data-dir",
+        str(shared_data),
+        "--output-dir",
+        str(tmp_path),
+    ]
     subprocess.run(_cli(*args, "--name", "whole"), env=_env(), check=True, capture_output=True, timeout=300)
 
-    proc = subprocess.Popen(_cli(*args, "--name", "killed"), env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(*args, "--name", "killed"), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     metrics = tmp_path / "killed" / "metrics.json"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -205,9 +302,13 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, shared
     done = len(json.loads(metrics.read_text()))
     assert 2 <= done < 6 and not (tmp_path / "killed" / "model.npz").exists()
 
-    resumed = subprocess.run(_cli("train", "--resume", str(tmp_path / "killed"), "--no-plots",
-                                  "--data-dir", str(shared_data)),
-                             env=_env(), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        _cli("train", "--resume", str(tmp_path / "killed"), "--no-plots", "--data-dir", str(shared_data)),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming {tmp_path / 'killed'} after epoch {done} of 6" in resumed.stdout
     with np.load(tmp_path / "whole" / "model.npz") as a, np.load(tmp_path / "killed" / "model.npz") as b:
@@ -220,9 +321,25 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, shared
 
 
 def test_train_py_and_module_entry_points(tmp_path, shared_data):
-    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "--epochs", "2", "--output-dir", str(tmp_path),
-                          "--name", "classic", "--data-dir", str(shared_data), "--no-download"],
-                         capture_output=True, text=True, timeout=300, env={**_env(), "DISPLAY": ""})
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--epochs",
+            "2",
+            "--output-dir",
+            str(tmp_path),
+            "--name",
+            "classic",
+            "--data-dir",
+            str(shared_data),
+            "--no-download",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**_env(), "DISPLAY": ""},
+    )
     assert out.returncode == 0, out.stderr
     assert "epoch 1/2" in out.stdout and "final test accuracy" in out.stdout
     assert (tmp_path / "classic" / "accuracy.png").exists()
@@ -233,8 +350,21 @@ def test_train_py_and_module_entry_points(tmp_path, shared_data):
 
 
 def test_quiet_prints_only_the_result(tmp_path, shared_data, capsys):
-    code, out, err = run_cli(["train", *QUICK, "--quiet", "--no-plots", "--data-dir", str(shared_data),
-                              "--output-dir", str(tmp_path), "--name", "q"], capsys)
+    code, out, err = run_cli(
+        [
+            "train",
+            *QUICK,
+            "--quiet",
+            "--no-plots",
+            "--data-dir",
+            str(shared_data),
+            "--output-dir",
+            str(tmp_path),
+            "--name",
+            "q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert not [line for line in out.splitlines() if line.startswith(("epoch", "training"))]
     assert out.startswith("final test accuracy: ") and not (tmp_path / "q" / "loss.png").exists()
@@ -253,44 +383,76 @@ def test_progress_bar_reports_batches_loss_and_accuracy(small_training_args, cap
 def small_training_args(mnist):
     import dataclasses
 
-    small = dataclasses.replace(mnist, train=dataclasses.replace(
-        mnist.train, images=mnist.train.images[:1000], labels=mnist.train.labels[:1000]))
+    small = dataclasses.replace(
+        mnist,
+        train=dataclasses.replace(mnist.train, images=mnist.train.images[:1000], labels=mnist.train.labels[:1000]),
+    )
     return TrainConfig(layers=(784, 16, 10), epochs=1, batch_size=100, optimizer="adam", lr=1e-3), small
 
 
 def test_tests_py_fails_without_the_success_line_when_nothing_passes():
     # -k that matches no test: pytest exits 5, and tests.py must not claim success.
-    out = subprocess.run([sys.executable, str(ROOT / "tests.py"), "-k", "no_test_has_this_name"],
-                         capture_output=True, text=True, timeout=120, env=_env())
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tests.py"), "-k", "no_test_has_this_name"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
     assert out.returncode != 0
     assert "All tests passed!" not in out.stdout
 
 
 def test_arch_flag_trains_a_cnn_and_evaluate_reads_it_back(tmp_path, shared_data, capsys):
     # Stride 4: 7x7 maps, so one epoch on all of MNIST takes a few seconds.
-    code, out, err = run_cli(["train", "--arch", "conv4k4s4 relu avgpool1 flatten dense10", "--epochs", "1",
-                              "--batch-size", "256", "--optimizer", "adam", "--lr", "0.003", "--no-plots",
-                              "--data-dir", str(shared_data), "--no-download", "--output-dir", str(tmp_path),
-                              "--name", "cnn"], capsys)
+    code, out, err = run_cli(
+        [
+            "train",
+            "--arch",
+            "conv4k4s4 relu avgpool1 flatten dense10",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "256",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.003",
+            "--no-plots",
+            "--data-dir",
+            str(shared_data),
+            "--no-download",
+            "--output-dir",
+            str(tmp_path),
+            "--name",
+            "cnn",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "Conv2D(1, 4, kernel=4, stride=4" in out
     config = json.loads((tmp_path / "cnn" / "config.json").read_text())
     assert config["architecture"][0] == {"type": "Conv2D", "filters": 4, "kernel": 4, "stride": 4, "padding": 0}
     assert float(out.split("final test accuracy: ")[1].split("%")[0]) > 80
-    code, out, err = run_cli(["evaluate", str(tmp_path / "cnn" / "model.npz"), "--data-dir", str(shared_data),
-                              "--no-download"], capsys)
+    code, out, err = run_cli(
+        ["evaluate", str(tmp_path / "cnn" / "model.npz"), "--data-dir", str(shared_data), "--no-download"], capsys
+    )
     assert code == 0 and "mnist test accuracy" in out, err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--arch", "conv32k3 relu dense10"], "layer 3 (dense10) on input (32, 26, 26): Dense needs a vector"),
-    (["--arch", "conv32k3 wobble"], "--arch: cannot read 'wobble'"),
-    (["--arch", "flatten dense10", "--layers", "784,10"], "either --layers (an MLP) or --arch"),
-    (["--layers", "784,100000000,10"], "the model is too large for memory"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--arch", "conv32k3 relu dense10"], "layer 3 (dense10) on input (32, 26, 26): Dense needs a vector"),
+        (["--arch", "conv32k3 wobble"], "--arch: cannot read 'wobble'"),
+        (["--arch", "flatten dense10", "--layers", "784,10"], "either --layers (an MLP) or --arch"),
+        (["--layers", "784,100000000,10"], "the model is too large for memory"),
+    ],
+)
 def test_bad_architectures_are_one_line_errors_before_training(args, message, tmp_path, shared_data, capsys):
-    code, out, err = run_cli(["train", *args, "--data-dir", str(shared_data), "--no-download",
-                              "--output-dir", str(tmp_path)], capsys)
+    code, out, err = run_cli(
+        ["train", *args, "--data-dir", str(shared_data), "--no-download", "--output-dir", str(tmp_path)], capsys
+    )
     assert code == 2 and message in err and "Traceback" not in err
     assert err.count("\n") == 1 and not list(tmp_path.iterdir())  # nothing written
 
@@ -307,10 +469,16 @@ def test_layers_flag_replaces_a_presets_architecture():
 
 # -- run folders and resuming --------------------------------------------------
 
-@pytest.mark.parametrize("extra, named", [
-    (["--preset", "mlp"], "--preset"), (["--name", "other"], "--name"), (["--output-dir", "elsewhere"], "--output-dir"),
-    (["--overwrite"], "--overwrite"),
-])
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--preset", "mlp"], "--preset"),
+        (["--name", "other"], "--name"),
+        (["--output-dir", "elsewhere"], "--output-dir"),
+        (["--overwrite"], "--overwrite"),
+    ],
+)
 def test_resume_refuses_options_it_would_ignore(tmp_path, capsys, extra, named):
     code, _, err = run_cli(["train", "--resume", str(tmp_path), *extra], capsys)
     assert code == 2 and f"only --epochs may change, not {named}" in err
@@ -318,8 +486,9 @@ def test_resume_refuses_options_it_would_ignore(tmp_path, capsys, extra, named):
 
 def test_resume_refuses_fewer_epochs_and_records_more_in_config_json(tmp_path, shared_data, capsys):
     args = ["--data-dir", str(shared_data), "--no-download", "--quiet"]
-    code, _, err = run_cli(["train", *QUICK, "--epochs", "1", "--output-dir", str(tmp_path), "--name", "r", *args],
-                           capsys)
+    code, _, err = run_cli(
+        ["train", *QUICK, "--epochs", "1", "--output-dir", str(tmp_path), "--name", "r", *args], capsys
+    )
     assert code == 0, err
     (tmp_path / "r" / ".metrics.json.k1ll3d.tmp").write_text("left by a killed writer")
     code, _, err = run_cli(["train", "--resume", str(tmp_path / "r"), "--epochs", "2", *args], capsys)
@@ -336,8 +505,9 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
     run_dir.mkdir()
     config = config_from_args(build_parser().parse_args(["train", *QUICK, "--epochs", "1"]))
     (run_dir / "config.json").write_text(json.dumps(config.to_dict()))
-    code, out, err = run_cli(["train", "--resume", str(run_dir), "--data-dir", str(shared_data), "--no-download",
-                              "--no-plots"], capsys)
+    code, out, err = run_cli(
+        ["train", "--resume", str(run_dir), "--data-dir", str(shared_data), "--no-download", "--no-plots"], capsys
+    )
     assert code == 0, err
     assert "has no checkpoint yet: starting it from epoch 1" in out and (run_dir / "model.npz").exists()
 
@@ -358,8 +528,11 @@ def _no_data(*args, **kwargs):
 def test_os_errors_are_one_line_before_any_data_is_loaded(tmp_path, capsys, monkeypatch, where):
     monkeypatch.setattr("scratchnn.cli._load", _no_data)
     (tmp_path / "file").write_text("x")
-    args = (["--output-dir", str(tmp_path / "file"), "--name", "r"] if where.startswith("a file")
-            else ["--output-dir", str(tmp_path), "--name", "n" * 300])
+    args = (
+        ["--output-dir", str(tmp_path / "file"), "--name", "r"]
+        if where.startswith("a file")
+        else ["--output-dir", str(tmp_path), "--name", "n" * 300]
+    )
     code, _, err = run_cli(["train", *args], capsys)
     assert code == 2 and err.count("\n") == 1 and err.startswith("scratchnn train: error: ")
     assert "Traceback" not in err
@@ -417,8 +590,20 @@ def test_train_help_ends_with_examples_that_parse(capsys):
 
 
 def test_default_run_folders_never_reuse_an_earlier_run(tmp_path, shared_data, capsys):
-    args = ["train", "--epochs", "1", "--layers", "784,16,10", "--no-plots", "--quiet", "--no-download",
-            "--data-dir", str(shared_data), "--output-dir", str(tmp_path)]
+    args = [
+        "train",
+        "--epochs",
+        "1",
+        "--layers",
+        "784,16,10",
+        "--no-plots",
+        "--quiet",
+        "--no-download",
+        "--data-dir",
+        str(shared_data),
+        "--output-dir",
+        str(tmp_path),
+    ]
     assert run_cli(args, capsys)[0] == 0
     first = (tmp_path / "classic" / "model.npz").read_bytes()
     assert run_cli([*args, "--seed", "1"], capsys)[0] == 0

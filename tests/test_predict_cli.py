@@ -36,8 +36,9 @@ def run(args, capsys):
     return code, out, err
 
 
-def test_a_folder_gives_one_line_per_picture_with_class_probability_and_top_3(model_file, pictures, capsys,
-                                                                              digit_classifier, mnist):
+def test_a_folder_gives_one_line_per_picture_with_class_probability_and_top_3(
+    model_file, pictures, capsys, digit_classifier, mnist
+):
     folder, paths = pictures
     code, out, err = run(["predict", str(model_file), str(folder)], capsys)
     assert code == 0 and err == ""
@@ -45,8 +46,10 @@ def test_a_folder_gives_one_line_per_picture_with_class_probability_and_top_3(mo
     assert [line.split(":")[0] for line in lines] == [str(p) for p in paths]
     expected = digit_classifier.predict_images(paths)
     for line, record in zip(lines, expected):
-        assert line == (f"{record.source}: {record.label} {record.probability:.1%}  top 3: "
-                        + ", ".join(f"{c} {p:.1%}" for c, _, p in record.top))
+        assert line == (
+            f"{record.source}: {record.label} {record.probability:.1%}  top 3: "
+            + ", ".join(f"{c} {p:.1%}" for c, _, p in record.top)
+        )
     assert np.mean([r.label for r in expected] == mnist.test.labels[:10]) >= 0.8
 
 
@@ -86,8 +89,10 @@ def test_folders_are_searched_recursively_for_image_files_only(model_file, pictu
     (tmp_path / "a" / "README.txt").write_text("pictures of my digits")
     (tmp_path / "empty").mkdir()
     code, out, err = run(["predict", str(model_file), str(tmp_path / "a"), str(tmp_path / "empty")], capsys)
-    assert [line.split(":")[0] for line in out.splitlines()] == [str(tmp_path / "a" / "b" / "two.JPG"),
-                                                                   str(tmp_path / "a" / "one.jpg")]
+    assert [line.split(":")[0] for line in out.splitlines()] == [
+        str(tmp_path / "a" / "b" / "two.JPG"),
+        str(tmp_path / "a" / "one.jpg"),
+    ]
     assert code == 2 and "empty: is a folder" in err
 
 
@@ -97,8 +102,17 @@ def test_save_preprocessed_writes_what_the_network_saw(model_file, pictures, tmp
     twin = tmp_path / "twin"
     twin.mkdir()
     (twin / paths[0].name).write_bytes(paths[0].read_bytes())  # the same name twice
-    code, _, _ = run(["predict", str(model_file), *map(str, paths[:3]), str(twin / paths[0].name),
-                      "--save-preprocessed", str(out_dir)], capsys)
+    code, _, _ = run(
+        [
+            "predict",
+            str(model_file),
+            *map(str, paths[:3]),
+            str(twin / paths[0].name),
+            "--save-preprocessed",
+            str(out_dir),
+        ],
+        capsys,
+    )
     assert code == 0
     written = sorted(p.name for p in out_dir.iterdir())
     assert written == sorted([p.stem + ".png" for p in paths[:3]] + [paths[0].stem + "-2.png"])
@@ -128,9 +142,12 @@ def test_a_fashion_model_names_its_classes(pictures, tmp_path, capsys):
 def test_a_bad_model_or_a_bad_picture_never_shows_a_traceback(pictures, tmp_path):
     (tmp_path / "model.npz").write_bytes(b"not a model")
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    for args in (["predict", str(tmp_path / "model.npz"), str(pictures[1][0])],
-                 ["predict", str(tmp_path / "nothing.npz"), str(pictures[1][0])]):
-        done = subprocess.run([sys.executable, "-m", "scratchnn", *args], capture_output=True, text=True,
-                              cwd=ROOT / "src")
+    for args in (
+        ["predict", str(tmp_path / "model.npz"), str(pictures[1][0])],
+        ["predict", str(tmp_path / "nothing.npz"), str(pictures[1][0])],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "scratchnn", *args], capture_output=True, text=True, cwd=ROOT / "src"
+        )
         assert done.returncode == 2 and "Traceback" not in done.stderr
         assert done.stderr.startswith("scratchnn predict: error: ") and len(done.stderr.splitlines()) == 1

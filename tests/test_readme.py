@@ -66,8 +66,14 @@ def test_the_readme_has_checked_blocks():
 
 
 def test_checked_examples_print_what_the_readme_shows(tmp_path, shared_data):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), "SCRATCHNN_DATA": str(shared_data),
-           "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "SCRATCHNN_DATA": str(shared_data),
+        "PYTHONPATH": str(ROOT / "src"),
+        "MPLBACKEND": "Agg",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
     for marker, text in checked_blocks():
         extra = re.search(r"extra: (--[^;>]*?)\s*(?:;|$)", marker)
         for command, expected in sessions(text):
@@ -75,21 +81,44 @@ def test_checked_examples_print_what_the_readme_shows(tmp_path, shared_data):
             assert args[0] == "scratchnn", command
             if args[1] == "train" and extra:
                 args += shlex.split(extra.group(1))
-            done = subprocess.run([sys.executable, "-m", "scratchnn", *args[1:]], cwd=tmp_path, env=env,
-                                  capture_output=True, text=True, timeout=120)
+            done = subprocess.run(
+                [sys.executable, "-m", "scratchnn", *args[1:]],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert done.returncode == 0, f"{command}: {done.stderr}"
             actual = done.stdout.splitlines()
             assert matches(expected, actual), (
-                f"README's `{command}` shows:\n" + "\n".join(expected) + "\nbut it printed:\n" + "\n".join(actual))
+                f"README's `{command}` shows:\n" + "\n".join(expected) + "\nbut it printed:\n" + "\n".join(actual)
+            )
 
 
 def test_the_files_a_run_writes_are_those_the_readme_lists(tmp_path, shared_data):
     table = README.split("And what it writes, in `runs/<name>/`:")[1].split("\n\n")[1]
     listed = set(re.findall(r"`([\w.]+\.(?:npz|json|csv|png))`", table))
-    subprocess.run([sys.executable, "-m", "scratchnn", "train", "--epochs", "1", "--name", "r", "--data-dir",
-                    str(shared_data), "--no-download"], cwd=tmp_path, capture_output=True, check=True, timeout=120,
-                   env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src"),
-                        "MPLBACKEND": "Agg"})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scratchnn",
+            "train",
+            "--epochs",
+            "1",
+            "--name",
+            "r",
+            "--data-dir",
+            str(shared_data),
+            "--no-download",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        check=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"},
+    )
     assert {path.name for path in (tmp_path / "runs" / "r").iterdir()} == listed
 
 
@@ -98,10 +127,16 @@ def shell_lines(text):
     return text.replace("\\\n", " ").splitlines()
 
 
-@pytest.mark.parametrize("line", [
-    line.split("#")[0].strip() for marker, lang, text in blocks() if not marker
-    for line in shell_lines(text) if line.startswith("scratchnn ")
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        line.split("#")[0].strip()
+        for marker, lang, text in blocks()
+        if not marker
+        for line in shell_lines(text)
+        if line.startswith("scratchnn ")
+    ],
+)
 def test_every_command_line_example_parses(line):
     args = shlex.split(line.replace("<name>", "some-run"))[1:]
     try:
@@ -111,7 +146,9 @@ def test_every_command_line_example_parses(line):
 
 
 def test_matching_ignores_numbers_but_not_words():
-    assert matches(["epoch   1/120  loss 2.4313", "...", "saved runs/classic/model.npz"],
-                   ["epoch 1/3  loss 2.1", "epoch 2/3  loss 1.9", "saved runs/classic/model.npz"])
+    assert matches(
+        ["epoch   1/120  loss 2.4313", "...", "saved runs/classic/model.npz"],
+        ["epoch 1/3  loss 2.1", "epoch 2/3  loss 1.9", "saved runs/classic/model.npz"],
+    )
     assert not matches(["saved runs/classic/model.npz"], ["saved runs/classic-mnist-20261126/model.npz"])
     assert not matches(["mnist test accuracy 92.79%"], ["runs/x/model.npz: mnist test accuracy 92.79%"])

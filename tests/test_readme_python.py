@@ -16,10 +16,20 @@ def readme_python_example():
 
 
 def test_the_readme_python_example_runs_as_written(shared_data, tmp_path):
-    env = {**os.environ, "SCRATCHNN_DATA": str(shared_data), "PYTHONPATH": str(ROOT / "src"),
-           "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-c", readme_python_example()], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "SCRATCHNN_DATA": str(shared_data),
+        "PYTHONPATH": str(ROOT / "src"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", readme_python_example()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     accuracy = float(next(line for line in lines if line.startswith("test accuracy")).split()[-1][:-1])

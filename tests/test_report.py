@@ -13,8 +13,7 @@ from PIL import Image
 from scratchnn.cli import main
 from scratchnn.data.datasets import CLASS_NAMES
 from scratchnn.nn import build_mlp
-from scratchnn.report import (confusion_figure, filters_figure, first_layer_filters, format_class_table,
-                              write_report)
+from scratchnn.report import confusion_figure, filters_figure, first_layer_filters, format_class_table, write_report
 
 
 def png_size(data):
@@ -28,8 +27,16 @@ def png_size(data):
 @pytest.fixture(scope="module")
 def report(digit_classifier, mnist, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    history = [{"epoch": e, "train_loss": 1 / e, "train_accuracy": 1 - 0.1 / e, "test_loss": 1.1 / e,
-                "test_accuracy": 1 - 0.12 / e} for e in range(1, 6)]
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 1 / e,
+            "train_accuracy": 1 - 0.1 / e,
+            "test_loss": 1.1 / e,
+            "test_accuracy": 1 - 0.12 / e,
+        }
+        for e in range(1, 6)
+    ]
     evaluation, written = write_report(digit_classifier, mnist, out, history=history)
     return out, evaluation, written
 
@@ -123,18 +130,29 @@ def test_evaluate_report_on_the_command_line(digit_classifier, mnist, shared_dat
     run = tmp_path / "run"
     digit_classifier.save(run / "model.npz")
     (run / "metrics.json").write_text(json.dumps(digit_classifier.history))
-    code = main(["evaluate", str(run / "model.npz"), "--data-dir", str(shared_data), "--report",
-                 str(tmp_path / "report")])
+    code = main(
+        ["evaluate", str(run / "model.npz"), "--data-dir", str(shared_data), "--report", str(tmp_path / "report")]
+    )
     out = capsys.readouterr().out
     assert code == 0
     evaluation = digit_classifier.evaluate(mnist)
     assert "\n".join(format_class_table(evaluation)) in out
     assert f"test accuracy {evaluation.accuracy:.2%}" in out
-    for name in ("per_class.csv", "per_class.json", "confusion.png", "mistakes.png", "loss.png", "accuracy.png",
-                 "first_layer.png", "report.html"):
+    for name in (
+        "per_class.csv",
+        "per_class.json",
+        "confusion.png",
+        "mistakes.png",
+        "loss.png",
+        "accuracy.png",
+        "first_layer.png",
+        "report.html",
+    ):
         assert (tmp_path / "report" / name).stat().st_size > 0, name
     (run / "metrics.json").unlink()  # no run history: no curves, and the page says so
-    assert main(["evaluate", str(run / "model.npz"), "--data-dir", str(shared_data), "--report",
-                 str(tmp_path / "bare")]) == 0
+    assert (
+        main(["evaluate", str(run / "model.npz"), "--data-dir", str(shared_data), "--report", str(tmp_path / "bare")])
+        == 0
+    )
     assert not (tmp_path / "bare" / "loss.png").exists()
     assert "No metrics.json next to the model" in (tmp_path / "bare" / "report.html").read_text()

@@ -51,14 +51,17 @@ def test_summary_counts_and_explains_each_group(tests_py):
     assert "   2  NOT RUN: real dataset not found" in text and "real MNIST not found (looked in X)" in text
 
 
-@pytest.mark.parametrize("reasons, ci, complete", [
-    ([], False, True),
-    ([TORCH], False, True),            # optional reference: the suite still counts as run
-    ([TORCH], True, False),            # CI installs PyTorch, so there a skip hides a test
-    (["needs a GPU"], True, True),     # CI has no GPU to give
-    (["needs a browser"], True, False),
-    (["some new reason"], False, False),
-])
+@pytest.mark.parametrize(
+    "reasons, ci, complete",
+    [
+        ([], False, True),
+        ([TORCH], False, True),  # optional reference: the suite still counts as run
+        ([TORCH], True, False),  # CI installs PyTorch, so there a skip hides a test
+        (["needs a GPU"], True, True),  # CI has no GPU to give
+        (["needs a browser"], True, False),
+        (["some new reason"], False, False),
+    ],
+)
 def test_which_skips_leave_the_run_complete(tests_py, reasons, ci, complete):
     assert tests_py.skip_summary(reasons, ci)[1] is complete
 
@@ -67,9 +70,20 @@ def test_tests_py_does_not_claim_success_over_missing_datasets(tmp_path):
     """With no dataset anywhere, the real-data tests skip, and tests.py says they did not run."""
     env = {**os.environ, "HOME": str(tmp_path), "SCRATCHNN_DATA": str(tmp_path / "nothing"), "CI": ""}
     env.pop("XDG_CACHE_HOME", None)
-    out = subprocess.run([sys.executable, str(ROOT / "tests.py"), "-k", "test_read_real_mnist_labels or "
-                          "test_parse_reads_multibyte_items_as_big_endian", "-p", "no:cacheprovider"],
-                         capture_output=True, text=True, timeout=300, env=env)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests.py"),
+            "-k",
+            "test_read_real_mnist_labels or test_parse_reads_multibyte_items_as_big_endian",
+            "-p",
+            "no:cacheprovider",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "1 test skipped:" in out.stdout and "NOT RUN: real dataset not found" in out.stdout
     assert "All tests passed!" not in out.stdout and "Not all tests ran" in out.stdout

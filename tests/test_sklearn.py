@@ -19,11 +19,16 @@ from scratchnn.sklearn import NeuralNetClassifier  # noqa: E402
 # Small and quick: the checks fit a few hundred rows dozens of times.
 CHECKED = NeuralNetClassifier(hidden_layer_sizes=(16,), epochs=20, batch_size=32, lr=0.01, random_state=0)
 # The checks that cannot pass, by name, with the reason (scikit-learn 1.9.1 runs 55).
-UNSCALED = ("its data are 2 features around 100, not scaled: the first batch's loss is above the trainer's "
-            "divergence limit (100 ln(classes)), and scratchnn stops with a DivergenceError asking to scale "
-            "the features instead of training on")
-EXPECTED_FAILURES = {"check_fit_idempotent": UNSCALED, "check_fit_check_is_fitted": UNSCALED,
-                     "check_n_features_in": UNSCALED}
+UNSCALED = (
+    "its data are 2 features around 100, not scaled: the first batch's loss is above the trainer's "
+    "divergence limit (100 ln(classes)), and scratchnn stops with a DivergenceError asking to scale "
+    "the features instead of training on"
+)
+EXPECTED_FAILURES = {
+    "check_fit_idempotent": UNSCALED,
+    "check_fit_check_is_fitted": UNSCALED,
+    "check_n_features_in": UNSCALED,
+}
 
 
 def check_name(check):
@@ -40,8 +45,9 @@ def test_scikit_learn_estimator_checks(estimator, check, monkeypatch):
 
 
 def quick(**params):
-    return NeuralNetClassifier(**{"hidden_layer_sizes": (16,), "epochs": 15, "batch_size": 16, "lr": 0.01,
-                                  "random_state": 0, **params})
+    return NeuralNetClassifier(
+        **{"hidden_layer_sizes": (16,), "epochs": 15, "batch_size": 16, "lr": 0.01, "random_state": 0, **params}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +82,22 @@ def test_grid_search_sets_the_parameters_it_searches(iris):
 
 def test_cross_val_score_on_digits(digits):
     X, y = digits
-    scores = cross_val_score(make_pipeline(StandardScaler(), quick(hidden_layer_sizes=(32,), batch_size=32)), X, y, cv=3)
+    scores = cross_val_score(
+        make_pipeline(StandardScaler(), quick(hidden_layer_sizes=(32,), batch_size=32)), X, y, cv=3
+    )
     assert scores.shape == (3,) and scores.min() > 0.85
 
 
-@pytest.mark.parametrize("labels", [
-    np.array(["setosa", "versicolor", "virginica"]), np.array([-5, 0, 7]), np.array([1.0, 2.0, 3.0]),
-    np.array(["cat", 3, None], dtype=object)[[1, 0, 2]].astype(str)], ids=["str", "int", "float", "mixed-as-str"])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["setosa", "versicolor", "virginica"]),
+        np.array([-5, 0, 7]),
+        np.array([1.0, 2.0, 3.0]),
+        np.array(["cat", 3, None], dtype=object)[[1, 0, 2]].astype(str),
+    ],
+    ids=["str", "int", "float", "mixed-as-str"],
+)
 def test_labels_of_any_type_come_back_as_they_were(iris, labels):
     X, y = iris
     clf = quick().fit(X, labels[y])
@@ -147,9 +162,20 @@ def fitted_params(iris, **params):
     return quick(**params).fit(X, y).model_.params
 
 
-@pytest.mark.parametrize("option, value", [
-    ("optimizer", "sgd"), ("optimizer", "rmsprop"), ("lr", 0.003), ("batch_size", 0), ("batch_size", 64),
-    ("weight_decay", 0.01), ("dropout", 0.3), ("epochs", 5), ("random_state", 1)])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("optimizer", "sgd"),
+        ("optimizer", "rmsprop"),
+        ("lr", 0.003),
+        ("batch_size", 0),
+        ("batch_size", 64),
+        ("weight_decay", 0.01),
+        ("dropout", 0.3),
+        ("epochs", 5),
+        ("random_state", 1),
+    ],
+)
 def test_every_training_option_changes_the_result(iris, option, value):
     assert not np.array_equal(fitted_params(iris, **{option: value}), fitted_params(iris))
 
@@ -193,12 +219,16 @@ def test_verbose_prints_one_line_per_epoch(iris, capsys):
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"optimizer": "nadam"}, "optimizer (--optimizer) must be one of adam, adamw, rmsprop, sgd, got 'nadam'"),
-    ({"lr": 0}, "learning rate (--lr) must be"), ({"dropout": 1.0}, "dropout probability (--dropout) must be"),
-    ({"hidden_layer_sizes": (0,)}, "layers"),
-    ({"early_stopping": 2, "validation_fraction": 1.5}, "validation_fraction must be in (0, 1)"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"optimizer": "nadam"}, "optimizer (--optimizer) must be one of adam, adamw, rmsprop, sgd, got 'nadam'"),
+        ({"lr": 0}, "learning rate (--lr) must be"),
+        ({"dropout": 1.0}, "dropout probability (--dropout) must be"),
+        ({"hidden_layer_sizes": (0,)}, "layers"),
+        ({"early_stopping": 2, "validation_fraction": 1.5}, "validation_fraction must be in (0, 1)"),
+    ],
+)
 def test_bad_settings_are_one_clear_value_error(iris, params, message):
     with pytest.raises(ValueError, match=re_escape(message)):
         quick(**params).fit(*iris)
@@ -219,14 +249,28 @@ def test_unscaled_features_that_diverge_get_a_hint_to_scale_them(iris):
 
 def test_an_architecture_with_an_input_shape_trains_a_cnn_on_mnist_rows(mnist):
     X = mnist.train.images[:2000].reshape(2000, -1)
-    clf = make_pipeline(MinMaxScaler(), NeuralNetClassifier(
-        architecture="conv4k3 relu maxpool2 flatten dropout0.1", input_shape=(1, 28, 28), epochs=3, batch_size=64,
-        lr=3e-3, random_state=0))
+    clf = make_pipeline(
+        MinMaxScaler(),
+        NeuralNetClassifier(
+            architecture="conv4k3 relu maxpool2 flatten dropout0.1",
+            input_shape=(1, 28, 28),
+            epochs=3,
+            batch_size=64,
+            lr=3e-3,
+            random_state=0,
+        ),
+    )
     clf.fit(X, mnist.train.labels[:2000])
     net = clf[-1].model_
     assert net.input_shape == (1, 28, 28)
-    assert [type(layer).__name__ for layer in net.layers] == ["Conv2D", "ReLU", "MaxPool2D", "Flatten", "Dropout",
-                                                              "Dense"]
+    assert [type(layer).__name__ for layer in net.layers] == [
+        "Conv2D",
+        "ReLU",
+        "MaxPool2D",
+        "Flatten",
+        "Dropout",
+        "Dense",
+    ]
     assert net.layers[-1].n_out == 10  # the output layer, one unit per class, added
     assert clf.score(mnist.test.images[:500].reshape(500, -1), mnist.test.labels[:500]) > 0.8
 
@@ -250,14 +294,20 @@ def run_python(code):
     from pathlib import Path
 
     src = Path(__file__).resolve().parents[1] / "src"
-    return subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(src)!r}); {code}"],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(src)!r}); {code}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_core_library_never_imports_the_optional_extras():
-    done = run_python("import scratchnn, scratchnn.cli, scratchnn.training, scratchnn.nn; "
-                      "scratchnn.cli.build_parser(); "
-                      "print(sorted(m for m in ('sklearn', 'onnx', 'onnxruntime', 'pandas') if m in sys.modules))")
+    done = run_python(
+        "import scratchnn, scratchnn.cli, scratchnn.training, scratchnn.nn; "
+        "scratchnn.cli.build_parser(); "
+        "print(sorted(m for m in ('sklearn', 'onnx', 'onnxruntime', 'pandas') if m in sys.modules))"
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 

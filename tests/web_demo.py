@@ -28,15 +28,19 @@ def drawn_stroke(points, size=280, width=20):
 
 def mnist_digits_as_pngs(images):
     """MNIST digits (white on black, 28x28) as a person's dark ink on white paper, 280x280 PNGs."""
-    return [png_bytes(Image.fromarray(255 - image).resize((280, 280), Image.Resampling.BICUBIC))
-            for image in images]
+    return [png_bytes(Image.fromarray(255 - image).resize((280, 280), Image.Resampling.BICUBIC)) for image in images]
 
 
 def start_server(model_path, *extra_args, timeout=60):
     """Run ``scratchnn serve MODEL --port 0``; return (process, base URL, first line printed) once it listens."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    process = subprocess.Popen([sys.executable, "-m", "scratchnn", "serve", str(model_path), "--port", "0",
-                                *extra_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scratchnn", "serve", str(model_path), "--port", "0", *extra_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     lines = queue.Queue()
     threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
     try:

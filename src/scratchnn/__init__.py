@@ -38,7 +38,21 @@ from .training import PRESETS, TrainConfig, Trainer
 from .training.evaluation import Evaluation
 
 __all__ = [
-    "Classifier", "ConfigError", "DataError", "Evaluation", "ImageError", "ImagePrediction", "ModelFileError",
-    "PRESETS", "ScratchnnError", "TrainConfig", "Trainer", "load_dataset", "load_model", "make_config",
-    "open_image", "preprocess_image", "train",
+    "Classifier",
+    "ConfigError",
+    "DataError",
+    "Evaluation",
+    "ImageError",
+    "ImagePrediction",
+    "ModelFileError",
+    "PRESETS",
+    "ScratchnnError",
+    "TrainConfig",
+    "Trainer",
+    "load_dataset",
+    "load_model",
+    "make_config",
+    "open_image",
+    "preprocess_image",
+    "train",
 ]

@@ -68,8 +68,13 @@ class ImagePrediction:
         """A JSON-able record (without the image array)."""
         if not self.ok:
             return {"path": self.source, "error": self.error}
-        return {"path": self.source, "class": self.label, "name": self.name, "probability": self.probability,
-                "top": [{"class": c, "name": n, "probability": p} for c, n, p in self.top]}
+        return {
+            "path": self.source,
+            "class": self.label,
+            "name": self.name,
+            "probability": self.probability,
+            "top": [{"class": c, "name": n, "probability": p} for c, n, p in self.top],
+        }
 
 
 class Classifier:
@@ -128,9 +133,14 @@ class Classifier:
             from .training.evaluation import evaluate
 
             test_loss, test_accuracy = evaluate(result.model, dataset.test.images, dataset.test.labels)
-        metadata = {"dataset": trainer.config.dataset, "class_names": list(dataset.class_names),
-                    "config": trainer.config.to_dict(), "test_loss": test_loss,
-                    "test_accuracy": test_accuracy, "epochs_trained": len(result.history)}
+        metadata = {
+            "dataset": trainer.config.dataset,
+            "class_names": list(dataset.class_names),
+            "config": trainer.config.to_dict(),
+            "test_loss": test_loss,
+            "test_accuracy": test_accuracy,
+            "epochs_trained": len(result.history),
+        }
         return cls(result.model, trainer.config.dataset, dataset.class_names, metadata, result.history)
 
     def save(self, path):
@@ -157,8 +167,10 @@ class Classifier:
         if single:
             x = x[None]
         if x.ndim == 0 or x[0].size != self.input_size:
-            raise ValueError(f"expected images of {self.input_size} values each (e.g. shape (N, 28, 28)), "
-                             f"got an array of shape {x.shape}")
+            raise ValueError(
+                f"expected images of {self.input_size} values each (e.g. shape (N, 28, 28)), "
+                f"got an array of shape {x.shape}"
+            )
         if x.dtype == np.uint8:
             x = scale_pixels(x, dtype=self.network.dtype)
         else:
@@ -297,8 +309,10 @@ class Classifier:
         n_pixels = int(dataset.test.images[0].size)
         n_classes = len(dataset.class_names)
         if self.input_size != n_pixels or self.network.output_size != n_classes:
-            raise ModelFileError(f"the model takes {self.input_size} inputs and gives {self.network.output_size} "
-                                 f"classes; {dataset.name} needs {n_pixels} and {n_classes}")
+            raise ModelFileError(
+                f"the model takes {self.input_size} inputs and gives {self.network.output_size} "
+                f"classes; {dataset.name} needs {n_pixels} and {n_classes}"
+            )
 
     def __repr__(self):
         accuracy = self.metadata.get("test_accuracy")
@@ -352,8 +366,9 @@ def make_config(config="classic", **settings):
     return TrainConfig.from_dict({**base, **settings})
 
 
-def train(config="classic", dataset=None, *, run_dir=None, data_dir=None, download=True, log=print,
-          progress=False, **settings):
+def train(
+    config="classic", dataset=None, *, run_dir=None, data_dir=None, download=True, log=print, progress=False, **settings
+):
     """Train a network and return it as a :class:`Classifier`.
 
     Parameters

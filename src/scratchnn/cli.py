@@ -28,6 +28,7 @@ def _layers(text):
 
 def int_at_least(minimum):
     """An argparse type: a whole number >= ``minimum``."""
+
     def parse(text):
         try:
             value = int(text)
@@ -55,7 +56,8 @@ def setting(name):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+                f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}"
+            ) from None
         try:
             return check(name, value)
         except ConfigError as exc:
@@ -118,8 +120,11 @@ def _show_defaults(parser, config_flags):
                     if value != default and (dataset == "mnist" or value != own):
                         by_value.setdefault(_plain(value), {}).setdefault(dataset, []).append(preset)
             text = re.sub(r"\s*\(default: [^)]*\)", "", text)
-            text += f" (default: {DEFAULT_TEXTS.get(action.dest) or _plain(default)}" + "".join(
-                f"; {_where(datasets)}: {value}" for value, datasets in by_value.items()) + ")"
+            text += (
+                f" (default: {DEFAULT_TEXTS.get(action.dest) or _plain(default)}"
+                + "".join(f"; {_where(datasets)}: {value}" for value, datasets in by_value.items())
+                + ")"
+            )
         elif "default" not in text and action.option_strings:
             default = DEFAULT_TEXTS.get(action.dest, action.default)
             text += f" (default: {'off' if default in (None, False) else _plain(default)})"
@@ -128,8 +133,9 @@ def _show_defaults(parser, config_flags):
 
 def _where(datasets):
     """{"mnist": ["mlp"], "fashion-mnist": ["mlp", "mlp-large"]} -> "mlp; mlp, mlp-large on fashion-mnist"."""
-    return "; ".join(", ".join(presets) + ("" if dataset == "mnist" else f" on {dataset}")
-                     for dataset, presets in datasets.items())
+    return "; ".join(
+        ", ".join(presets) + ("" if dataset == "mnist" else f" on {dataset}") for dataset, presets in datasets.items()
+    )
 
 
 def _plain(value):
@@ -141,6 +147,8 @@ def _plain(value):
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
 def _port(text):
     port = int_at_least(0)(text)
     if port > 65535:
@@ -149,9 +157,11 @@ def _port(text):
 
 
 def _add_data_flags(parser):
-    parser.add_argument("--data-dir", type=Path,
-                        help="folder holding the dataset files (default: $SCRATCHNN_DATA, the cache, "
-                             "a system copy, else download)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder holding the dataset files (default: $SCRATCHNN_DATA, the cache, a system copy, else download)",
+    )
     parser.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data")
 
 
@@ -166,16 +176,25 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"scratchnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a network and save model, metrics and plots",
-                           description="Train a network. Flags override the chosen preset.",
-                           epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("--preset", choices=sorted(PRESETS),
-                       help="recipe to start from (default: classic, full-batch gradient descent)")
+    train = sub.add_parser(
+        "train",
+        help="train a network and save model, metrics and plots",
+        description="Train a network. Flags override the chosen preset.",
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument(
+        "--preset", choices=sorted(PRESETS), help="recipe to start from (default: classic, full-batch gradient descent)"
+    )
     train.add_argument("--dataset", choices=DATASETS)
     _add_data_flags(train)
     train.add_argument("--layers", type=_layers, help="MLP layer sizes, e.g. 784,128,64,10")
-    train.add_argument("--arch", dest="architecture", metavar="LAYERS",
-                       help='any network as words, e.g. "conv32k3 relu maxpool2 flatten dense10" (see README)')
+    train.add_argument(
+        "--arch",
+        dest="architecture",
+        metavar="LAYERS",
+        help='any network as words, e.g. "conv32k3 relu maxpool2 flatten dense10" (see README)',
+    )
     train.add_argument("--epochs", type=setting("epochs"))
     train.add_argument("--batch-size", type=setting("batch_size"), help="0 = the whole training set (full batch)")
     train.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
@@ -190,27 +209,49 @@ def build_parser():
     train.add_argument("--step-size", type=setting("step_size"), help="epochs between step decays")
     train.add_argument("--gamma", type=setting("gamma"), help="step decay factor")
     train.add_argument("--min-lr", type=setting("min_lr"), help="final rate of cosine annealing")
-    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                       help="random shifts/rotations/scales of training images")
+    train.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random shifts/rotations/scales of training images",
+    )
     train.add_argument("--max-shift", type=setting("max_shift"), help="augmentation: pixels")
     train.add_argument("--max-rotation", type=setting("max_rotation"), help="augmentation: degrees")
     train.add_argument("--max-scale", type=setting("max_scale"), help="augmentation: zoom fraction")
-    train.add_argument("--elastic-alpha", type=setting("elastic_alpha"), help="augmentation: elastic strength (0 = off)")
+    train.add_argument(
+        "--elastic-alpha", type=setting("elastic_alpha"), help="augmentation: elastic strength (0 = off)"
+    )
     train.add_argument("--elastic-sigma", type=setting("elastic_sigma"), help="augmentation: elastic smoothness")
-    train.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None,
-                       help="augmentation: mirror half the images left-right (for clothes, not digits)")
-    train.add_argument("--validation-size", type=setting("validation_size"), help="training images held out for validation")
-    train.add_argument("--early-stopping", type=setting("early_stopping"), metavar="PATIENCE",
-                       help="stop after this many epochs without validation improvement (0 = off)")
+    train.add_argument(
+        "--hflip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="augmentation: mirror half the images left-right (for clothes, not digits)",
+    )
+    train.add_argument(
+        "--validation-size", type=setting("validation_size"), help="training images held out for validation"
+    )
+    train.add_argument(
+        "--early-stopping",
+        type=setting("early_stopping"),
+        metavar="PATIENCE",
+        help="stop after this many epochs without validation improvement (0 = off)",
+    )
     train.add_argument("--monitor", choices=("val_loss", "val_accuracy"))
-    train.add_argument("--test-every-epoch", action=argparse.BooleanOptionalAction, default=None,
-                       help="report test metrics every epoch, for the plots (default: yes); the test set "
-                            "never steers training")
+    train.add_argument(
+        "--test-every-epoch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="report test metrics every epoch, for the plots (default: yes); the test set never steers training",
+    )
     train.add_argument("--seed", type=setting("seed"))
     train.add_argument("--dtype", choices=("float32", "float64"))
     train.add_argument("--output-dir", type=Path, help="where run folders go (default: runs)")
-    train.add_argument("--name", help="run folder name (default: the preset, plus the dataset if not mnist, "
-                            "numbered from the second run on: classic, classic-2, ...)")
+    train.add_argument(
+        "--name",
+        help="run folder name (default: the preset, plus the dataset if not mnist, "
+        "numbered from the second run on: classic, classic-2, ...)",
+    )
     train.add_argument("--overwrite", action="store_true", help="reuse an existing run folder of that name")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
     train.add_argument("--show", action="store_true", help="open the plots when done (needs a display)")
@@ -222,60 +263,123 @@ def build_parser():
     ev = sub.add_parser("evaluate", help="print a saved model's test accuracy and loss")
     ev.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
     ev.add_argument("--dataset", choices=DATASETS, help="default: the dataset the model was trained on")
-    ev.add_argument("--report", type=Path, metavar="DIR",
-                    help="also print per-class precision/recall/F1 and write them (CSV, JSON), the confusion "
-                         "matrix, the most confident mistakes, the training curves, the first layer's weights "
-                         "and report.html into DIR")
+    ev.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="also print per-class precision/recall/F1 and write them (CSV, JSON), the confusion "
+        "matrix, the most confident mistakes, the training curves, the first layer's weights "
+        "and report.html into DIR",
+    )
     _add_data_flags(ev)
 
-    pr = sub.add_parser("predict", help="classify your own pictures: image files or folders of them",
-                        description="Classify pictures of any size and format Pillow reads. Each is made to "
-                                    "look like the model's dataset first (cropped, scaled, centred, ink white "
-                                    "on black). Exit status 0 when every picture was classified, 2 when any "
-                                    "could not be (each gets one line; the others are still classified).")
+    pr = sub.add_parser(
+        "predict",
+        help="classify your own pictures: image files or folders of them",
+        description="Classify pictures of any size and format Pillow reads. Each is made to "
+        "look like the model's dataset first (cropped, scaled, centred, ink white "
+        "on black). Exit status 0 when every picture was classified, 2 when any "
+        "could not be (each gets one line; the others are still classified).",
+    )
     pr.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
-    pr.add_argument("paths", type=Path, nargs="+", metavar="PATH",
-                    help="an image file, or a folder (searched recursively for image files)")
-    pr.add_argument("--ink", choices=("auto", "dark", "light"), default="auto",
-                    help="ink darker or lighter than the paper (default: auto, detected per picture)")
+    pr.add_argument(
+        "paths",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="an image file, or a folder (searched recursively for image files)",
+    )
+    pr.add_argument(
+        "--ink",
+        choices=("auto", "dark", "light"),
+        default="auto",
+        help="ink darker or lighter than the paper (default: auto, detected per picture)",
+    )
     pr.add_argument("--top", type=int_at_least(1), default=3, help="how many likeliest classes to show (default: 3)")
     pr.add_argument("--json", action="store_true", help="one JSON record per picture (JSON Lines) on stdout")
-    pr.add_argument("--save-preprocessed", type=Path, metavar="DIR",
-                    help="write the 28x28 images the network saw into DIR, as PNG")
+    pr.add_argument(
+        "--save-preprocessed", type=Path, metavar="DIR", help="write the 28x28 images the network saw into DIR, as PNG"
+    )
 
     ex = sub.add_parser("export", help="write a saved model as an ONNX file (needs scratchnn[onnx])")
     ex.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
     ex.add_argument("output", type=Path, help="the .onnx file to write")
-    ex.add_argument("--probabilities", action="store_true",
-                    help="end the graph with Softmax, so it outputs probabilities instead of logits")
+    ex.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="end the graph with Softmax, so it outputs probabilities instead of logits",
+    )
 
     im = sub.add_parser("import", help="read an ONNX model into a scratchnn model file (needs scratchnn[onnx])")
-    im.add_argument("onnx_file", type=Path, help="an .onnx file of Gemm/MatMul+Add, Relu, BatchNormalization, "
-                                                 "Dropout, Conv, MaxPool, AveragePool, Flatten and a final Softmax")
+    im.add_argument(
+        "onnx_file",
+        type=Path,
+        help="an .onnx file of Gemm/MatMul+Add, Relu, BatchNormalization, "
+        "Dropout, Conv, MaxPool, AveragePool, Flatten and a final Softmax",
+    )
     im.add_argument("output", type=Path, help="the model .npz to write")
 
-    dl = sub.add_parser("download", help="download and verify datasets into the cache",
-                        description="Download datasets, check every file's SHA-256, and say where they went.")
-    dl.add_argument("datasets", nargs="*", type=_dataset_name, metavar="DATASET",
-                    help=f"{' and/or '.join(DATASETS)} (default: mnist)")
+    dl = sub.add_parser(
+        "download",
+        help="download and verify datasets into the cache",
+        description="Download datasets, check every file's SHA-256, and say where they went.",
+    )
+    dl.add_argument(
+        "datasets",
+        nargs="*",
+        type=_dataset_name,
+        metavar="DATASET",
+        help=f"{' and/or '.join(DATASETS)} (default: mnist)",
+    )
     dl.add_argument("--dir", type=Path, help="folder to download into (default: the user cache)")
-    dl.add_argument("--if-missing", action="store_true",
-                    help="skip a dataset already found ($SCRATCHNN_DATA, the user cache or a system copy)")
-    sv = sub.add_parser("serve", help="draw digits in the browser and watch the network think",
-                        description="Start a local web page where you draw a digit and see the model's answer, "
-                                    "its hidden layers and a saliency map; also a JSON API (see README).")
+    dl.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="skip a dataset already found ($SCRATCHNN_DATA, the user cache or a system copy)",
+    )
+    sv = sub.add_parser(
+        "serve",
+        help="draw digits in the browser and watch the network think",
+        description="Start a local web page where you draw a digit and see the model's answer, "
+        "its hidden layers and a saliency map; also a JSON API (see README).",
+    )
     sv.add_argument("model", type=Path, help="a model.npz written by scratchnn train")
-    sv.add_argument("--host", default="127.0.0.1",
-                    help="address to listen on (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     sv.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0 = any free port)")
     return parser
 
 
 CONFIG_FLAGS = (
-    "dataset", "layers", "architecture", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-    "dropout", "batch_norm", "schedule", "warmup_epochs", "step_size", "gamma", "min_lr", "augment",
-    "max_shift", "max_rotation", "max_scale", "elastic_alpha", "elastic_sigma", "hflip", "validation_size",
-    "early_stopping", "monitor", "test_every_epoch", "seed", "dtype",
+    "dataset",
+    "layers",
+    "architecture",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "dropout",
+    "batch_norm",
+    "schedule",
+    "warmup_epochs",
+    "step_size",
+    "gamma",
+    "min_lr",
+    "augment",
+    "max_shift",
+    "max_rotation",
+    "max_scale",
+    "elastic_alpha",
+    "elastic_sigma",
+    "hflip",
+    "validation_size",
+    "early_stopping",
+    "monitor",
+    "test_every_epoch",
+    "seed",
+    "dtype",
 )
 
 
@@ -337,8 +441,9 @@ def _resume_run(args):
     changed += ["overwrite"] if args.overwrite else []
     if changed:
         flags = ", ".join(sorted("--" + name.replace("_", "-") for name in changed))
-        raise ScratchnnError(f"--resume continues the run's saved settings in its own folder; only --epochs "
-                             f"may change, not {flags}")
+        raise ScratchnnError(
+            f"--resume continues the run's saved settings in its own folder; only --epochs may change, not {flags}"
+        )
     return open_existing_run(args.resume)
 
 
@@ -384,21 +489,26 @@ def _train_in(run, config, args):
             log(f"{run_dir} has no checkpoint yet: starting it from epoch 1 with its config.json")
         dataset = _load(config.dataset, args, args.quiet)
         trainer = Trainer(config, dataset, run_dir, log, progress)
-        log(f"training {trainer.model} on {dataset.name} ({len(trainer.sampler.indices)} images, "
-            f"{len(trainer.sampler)} batches/epoch) -> {run_dir}")
+        log(
+            f"training {trainer.model} on {dataset.name} ({len(trainer.sampler.indices)} images, "
+            f"{len(trainer.sampler)} batches/epoch) -> {run_dir}"
+        )
 
     result = trainer.fit()
     classifier = Classifier.from_training(trainer, result)
     classifier.save(run_dir / "model.npz")
     test_loss, test_acc = classifier.metadata["test_loss"], classifier.metadata["test_accuracy"]
-    print(f"final test accuracy: {test_acc:.2%}  (test loss {test_loss:.4f}, "
-          f"{len(result.history)} epochs, {sum(r['train_seconds'] for r in result.history):.1f}s training)")
+    print(
+        f"final test accuracy: {test_acc:.2%}  (test loss {test_loss:.4f}, "
+        f"{len(result.history)} epochs, {sum(r['train_seconds'] for r in result.history):.1f}s training)"
+    )
     print(f"saved {run_dir / 'model.npz'}")
     if not args.no_plots:
         from .plots import display_available, save_plots, show_plots
 
-        paths = save_plots(result.history, run_dir,
-                           f"{run_dir.name}: {dataset.name}, final test accuracy {test_acc:.2%}")
+        paths = save_plots(
+            result.history, run_dir, f"{run_dir.name}: {dataset.name}, final test accuracy {test_acc:.2%}"
+        )
         print(f"saved {', '.join(str(p) for p in paths)}")
         if args.show:
             if display_available():
@@ -441,8 +551,9 @@ def cmd_evaluate(args):
     correct = round(acc * len(dataset.test))
     # A model evaluated on another dataset than it learned says so in the same line.
     other = f", trained on {classifier.dataset}, not {name}" if classifier.dataset not in (None, name) else ""
-    print(f"{name} test accuracy {acc:.2%} ({correct}/{len(dataset.test)}), test loss {loss:.4f}  "
-          f"({args.model}{other})")
+    print(
+        f"{name} test accuracy {acc:.2%} ({correct}/{len(dataset.test)}), test loss {loss:.4f}  ({args.model}{other})"
+    )
     if args.report:
         from .report import format_class_table
 
@@ -479,8 +590,13 @@ def _image_files(paths):
     files = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in extensions and p.is_file()
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in extensions
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
             files += found or [path]  # an empty folder is reported as not an image
         else:
             files.append(path)
@@ -544,8 +660,10 @@ def cmd_export(args):
 
     model, meta = load_model(args.model)
     proto = export_onnx(model, args.output, args.probabilities, meta)
-    print(f"wrote {args.output}: {model} as ONNX opset {proto.opset_import[0].version}, "
-          f"output {proto.graph.output[0].name}")
+    print(
+        f"wrote {args.output}: {model} as ONNX opset {proto.opset_import[0].version}, "
+        f"output {proto.graph.output[0].name}"
+    )
     return 0
 
 
@@ -555,8 +673,12 @@ def cmd_import(args):
 
     model, meta = import_onnx(args.onnx_file)
     save_model(args.output, model, {**meta, "imported_from": str(args.onnx_file)})
-    dropped = (f" (without the final {meta['final_softmax']}: scratchnn models output logits, whose "
-               f"{meta['final_softmax'].lower()} is the ONNX model's output)" if meta["final_softmax"] else "")
+    dropped = (
+        f" (without the final {meta['final_softmax']}: scratchnn models output logits, whose "
+        f"{meta['final_softmax'].lower()} is the ONNX model's output)"
+        if meta["final_softmax"]
+        else ""
+    )
     print(f"read {args.onnx_file}: {model}{dropped}")
     print(f"saved {args.output}")
     return 0
@@ -566,16 +688,24 @@ def cmd_serve(args):
     try:
         from .serve import serve
     except ImportError as exc:
-        raise ScratchnnError(f"serving needs the web framework ({exc.name} is not installed): "
-                             f"pip install 'scratchnn[serve]'") from None
+        raise ScratchnnError(
+            f"serving needs the web framework ({exc.name} is not installed): pip install 'scratchnn[serve]'"
+        ) from None
     from .classifier import load_model
 
     serve(load_model(args.model), args.host, args.port, name=str(args.model))
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "download": cmd_download,
-            "export": cmd_export, "import": cmd_import, "serve": cmd_serve}
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "download": cmd_download,
+    "export": cmd_export,
+    "import": cmd_import,
+    "serve": cmd_serve,
+}
 
 
 def main(argv=None):

@@ -55,8 +55,15 @@ class NpzReader:
             self.headers = {}
             for info in self._zip.infolist():
                 self.headers[self._member_name(info)] = self._read_header(info, allowed_dtypes)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-                NotImplementedError, *HEADER_PARSE_ERRORS) as exc:
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            OSError,
+            EOFError,
+            ValueError,
+            NotImplementedError,
+            *HEADER_PARSE_ERRORS,
+        ) as exc:
             self.close()
             raise self.error(f"damaged .npz archive ({exc})") from None
         except ModelFileError:
@@ -82,13 +89,15 @@ class NpzReader:
                 raise self.error(f"array {info.filename!r} has an unsupported .npy version {version}")
             header_size = member.tell()
         if dtype.hasobject or dtype.kind not in allowed_dtypes:
-            raise self.error(f"array {info.filename[:-4]!r} has dtype {dtype}, expected "
-                             f"{' or '.join(allowed_dtypes.values())}")
+            raise self.error(
+                f"array {info.filename[:-4]!r} has dtype {dtype}, expected {' or '.join(allowed_dtypes.values())}"
+            )
         # What the header declares must fit in what the archive says the member holds.
         declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
         if header_size + declared > info.file_size:
-            raise self.error(f"array {info.filename[:-4]!r} declares shape {shape} ({declared:,} bytes), "
-                             f"more than the archive holds")
+            raise self.error(
+                f"array {info.filename[:-4]!r} declares shape {shape} ({declared:,} bytes), more than the archive holds"
+            )
         return tuple(shape), dtype
 
     def read(self, name, shape=None, dtype=None):
@@ -110,8 +119,9 @@ class NpzReader:
         if shape is None:
             raise self.error(f"no {name} entry")
         if shape != () or dtype.kind != "U" or dtype.itemsize // 4 > max_chars:
-            raise self.error(f"entry {name} is not a text of at most {max_chars:,} characters "
-                             f"(shape {shape}, dtype {dtype})")
+            raise self.error(
+                f"entry {name} is not a text of at most {max_chars:,} characters (shape {shape}, dtype {dtype})"
+            )
         return str(self.read(name))
 
     def close(self):

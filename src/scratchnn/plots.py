@@ -47,8 +47,10 @@ def save_plots(history, out_dir, title=""):
     """
     out_dir = Path(out_dir)
     paths = []
-    for metric, ylabel, name in (("loss", "cross-entropy loss", "loss.png"),
-                                 ("accuracy", "accuracy (%)", "accuracy.png")):
+    for metric, ylabel, name in (
+        ("loss", "cross-entropy loss", "loss.png"),
+        ("accuracy", "accuracy (%)", "accuracy.png"),
+    ):
         fig = _figure(history, metric, ylabel, f"{metric} of {title}" if title else metric)
         path = out_dir / name
         with atomic_open(path, "wb") as handle:

@@ -68,10 +68,21 @@ def confusion_figure(confusion, class_names):
     for i in range(n):
         for j in range(n):
             count = int(confusion[i, j])
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=8 if count < 1000 else 7,
-                    color="white" if count + 1 > threshold else ("black" if count else "0.7"))
-    ax.set_xticks(range(n), class_names, rotation=45 if max(map(len, class_names)) > 2 else 0, ha="right"
-                  if max(map(len, class_names)) > 2 else "center")
+            ax.text(
+                j,
+                i,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=8 if count < 1000 else 7,
+                color="white" if count + 1 > threshold else ("black" if count else "0.7"),
+            )
+    ax.set_xticks(
+        range(n),
+        class_names,
+        rotation=45 if max(map(len, class_names)) > 2 else 0,
+        ha="right" if max(map(len, class_names)) > 2 else "center",
+    )
     ax.set_yticks(range(n), class_names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
@@ -92,8 +103,9 @@ def mistakes_figure(images, labels, predictions, confidences, class_names):
         ax.set_axis_off()
         if k < count:
             ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=255)
-            ax.set_title(f"true {class_names[labels[k]]}\nsaid {class_names[predictions[k]]} "
-                         f"{confidences[k]:.1%}", fontsize=8)
+            ax.set_title(
+                f"true {class_names[labels[k]]}\nsaid {class_names[predictions[k]]} {confidences[k]:.1%}", fontsize=8
+            )
     if count == 0:
         fig.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
     fig.suptitle("the most confident mistakes", fontsize=11)
@@ -137,8 +149,9 @@ def filters_figure(tiles, title):
     for k, tile in enumerate(shown):
         r, c = divmod(k, columns)
         scale = np.abs(tile).max() or 1.0
-        mosaic[1 + r * (height + 1):1 + r * (height + 1) + height,
-               1 + c * (width + 1):1 + c * (width + 1) + width] = tile / scale
+        mosaic[
+            1 + r * (height + 1) : 1 + r * (height + 1) + height, 1 + c * (width + 1) : 1 + c * (width + 1) + width
+        ] = tile / scale
     fig = _new_figure((8.0, 8.0 * mosaic.shape[0] / mosaic.shape[1] + 0.6))
     ax = fig.add_axes((0.02, 0.02, 0.96, 0.96 - 0.5 / fig.get_figheight()))
     ax.imshow(mosaic, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
@@ -161,8 +174,10 @@ def format_class_table(evaluation):
     width = max(9, *(len(r["name"]) for r in rows))
     lines = [f"{'class':<{width}}  precision  recall      F1  support"]
     for row in rows + [macro]:
-        lines.append(f"{row['name']:<{width}}  {row['precision']:>9.2%}  {row['recall']:>6.2%}  "
-                     f"{row['f1']:>6.2%}  {row['support']:>7,}")
+        lines.append(
+            f"{row['name']:<{width}}  {row['precision']:>9.2%}  {row['recall']:>6.2%}  "
+            f"{row['f1']:>6.2%}  {row['support']:>7,}"
+        )
     return lines
 
 
@@ -201,17 +216,29 @@ def write_report(classifier, dataset, out_dir, model_path=None, history=None, mi
     writer.writerows(rows + [macro])
     atomic_write_text(out_dir / "per_class.csv", text.getvalue())
     written["csv"] = out_dir / "per_class.csv"
-    summary = {"model": str(model_path) if model_path else None, "dataset": dataset.name,
-               "test_images": int(len(evaluation.labels)), "accuracy": evaluation.accuracy, "loss": evaluation.loss,
-               "macro_avg": macro, "classes": rows, "confusion_matrix": evaluation.confusion.tolist()}
+    summary = {
+        "model": str(model_path) if model_path else None,
+        "dataset": dataset.name,
+        "test_images": int(len(evaluation.labels)),
+        "accuracy": evaluation.accuracy,
+        "loss": evaluation.loss,
+        "macro_avg": macro,
+        "classes": rows,
+        "confusion_matrix": evaluation.confusion.tolist(),
+    }
     atomic_write_text(out_dir / "per_class.json", json.dumps(summary, indent=1) + "\n")
     written["json"] = out_dir / "per_class.json"
 
     written["confusion"] = _save_png(confusion_figure(evaluation.confusion, names), out_dir / "confusion.png")
     worst = evaluation.confident_mistakes(mistakes)
     predictions = evaluation.predictions
-    figure = mistakes_figure(dataset.test.images[worst], evaluation.labels[worst], predictions[worst],
-                             evaluation.probabilities[worst, predictions[worst]], names)
+    figure = mistakes_figure(
+        dataset.test.images[worst],
+        evaluation.labels[worst],
+        predictions[worst],
+        evaluation.probabilities[worst, predictions[worst]],
+        names,
+    )
     written["mistakes"] = _save_png(figure, out_dir / "mistakes.png")
 
     if history is None and model_path is not None:
@@ -249,45 +276,65 @@ def _html_page(classifier, evaluation, summary, written, worst, model_path, filt
     rows, macro = class_rows(evaluation)
     table = "\n".join(
         f"<tr><td>{esc(str(r['name']))}</td><td>{r['precision']:.2%}</td><td>{r['recall']:.2%}</td>"
-        f"<td>{r['f1']:.2%}</td><td>{r['support']:,}</td></tr>" for r in rows)
-    table += (f"\n<tr class='total'><td>macro average</td><td>{macro['precision']:.2%}</td>"
-              f"<td>{macro['recall']:.2%}</td><td>{macro['f1']:.2%}</td><td>{macro['support']:,}</td></tr>")
+        f"<td>{r['f1']:.2%}</td><td>{r['support']:,}</td></tr>"
+        for r in rows
+    )
+    table += (
+        f"\n<tr class='total'><td>macro average</td><td>{macro['precision']:.2%}</td>"
+        f"<td>{macro['recall']:.2%}</td><td>{macro['f1']:.2%}</td><td>{macro['support']:,}</td></tr>"
+    )
     confusions = np.array(evaluation.confusion)
     np.fill_diagonal(confusions, 0)
     top_pairs = np.dstack(np.unravel_index(np.argsort(-confusions, axis=None)[:5], confusions.shape))[0]
-    pairs = "".join(f"<li>{esc(evaluation.class_names[i])} taken for {esc(evaluation.class_names[j])}: "
-                    f"{confusions[i, j]} times</li>" for i, j in top_pairs if confusions[i, j] > 0)
+    pairs = "".join(
+        f"<li>{esc(evaluation.class_names[i])} taken for {esc(evaluation.class_names[j])}: "
+        f"{confusions[i, j]} times</li>"
+        for i, j in top_pairs
+        if confusions[i, j] > 0
+    )
 
     def picture(kind, alt, caption):
         if kind not in written:
             return ""
-        return (f"<figure><img src='{_data_uri(written[kind])}' alt='{esc(alt)}'>"
-                f"<figcaption>{caption}</figcaption></figure>")
+        return (
+            f"<figure><img src='{_data_uri(written[kind])}' alt='{esc(alt)}'>"
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
 
     config = classifier.metadata.get("config") or {}
-    config_rows = "".join(f"<tr><td>{esc(str(k))}</td><td>{esc(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
-                          for k, v in config.items())
-    facts = [("model file", str(model_path) if model_path else "(in memory)"),
-             ("network", repr(classifier.network)),
-             ("parameters", f"{classifier.network.params.size:,}"),
-             ("trained on", classifier.dataset),
-             ("evaluated on", f"{summary['dataset']} test split, {summary['test_images']:,} images"),
-             ("epochs trained", str(classifier.metadata.get("epochs_trained", "unknown")))]
+    config_rows = "".join(
+        f"<tr><td>{esc(str(k))}</td><td>{esc(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
+        for k, v in config.items()
+    )
+    facts = [
+        ("model file", str(model_path) if model_path else "(in memory)"),
+        ("network", repr(classifier.network)),
+        ("parameters", f"{classifier.network.params.size:,}"),
+        ("trained on", classifier.dataset),
+        ("evaluated on", f"{summary['dataset']} test split, {summary['test_images']:,} images"),
+        ("epochs trained", str(classifier.metadata.get("epochs_trained", "unknown"))),
+    ]
     fact_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
-    mistakes_caption = (f"The {len(worst)} misclassified test images the model was surest of, surest first: "
-                        "the true class, what the model said, and the probability it gave that.")
-    curves = picture("loss", "loss curves", "Loss per epoch of the training run (from metrics.json).") + \
-        picture("accuracy", "accuracy curves", "Accuracy per epoch of the training run.")
+    mistakes_caption = (
+        f"The {len(worst)} misclassified test images the model was surest of, surest first: "
+        "the true class, what the model said, and the probability it gave that."
+    )
+    curves = picture("loss", "loss curves", "Loss per epoch of the training run (from metrics.json).") + picture(
+        "accuracy", "accuracy curves", "Accuracy per epoch of the training run."
+    )
     if not curves:
         curves = "<p>No metrics.json next to the model: no training curves to show.</p>"
-    first_layer = picture("first_layer", "first-layer weights",
-                          (filters[1] if filters else "") + ". Red: positive weights, blue: negative; "
-                          "each image scaled to its own largest weight.")
+    first_layer = picture(
+        "first_layer",
+        "first-layer weights",
+        (filters[1] if filters else "") + ". Red: positive weights, blue: negative; "
+        "each image scaled to its own largest weight.",
+    )
     if not first_layer:
         first_layer = "<p>The first layer is not one whose weights can be drawn as images.</p>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>scratchnn report: {esc(summary['dataset'])} {evaluation.accuracy:.2%}</title>
+<title>scratchnn report: {esc(summary["dataset"])} {evaluation.accuracy:.2%}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
@@ -306,8 +353,13 @@ the share found. F1: their harmonic mean.</p>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
 {table}</table>
 <h2>Confusion matrix</h2>
-{picture("confusion", "confusion matrix", "Rows: the true class; columns: the predicted class; "
-         "the diagonal counts the correct predictions.")}
+{
+        picture(
+            "confusion",
+            "confusion matrix",
+            "Rows: the true class; columns: the predicted class; the diagonal counts the correct predictions.",
+        )
+    }
 <p>The most frequent confusions:</p><ul>{pairs or "<li>none</li>"}</ul>
 <h2>Most confident mistakes</h2>
 {picture("mistakes", "misclassified images", mistakes_caption)}

@@ -100,9 +100,25 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         The epoch whose weights early stopping kept.
     """
 
-    def __init__(self, hidden_layer_sizes=(128, 64), architecture=None, input_shape=None, optimizer="adam", lr=1e-3,
-                 momentum=0.0, epochs=20, batch_size=128, weight_decay=0.0, dropout=0.0, batch_norm=False,
-                 early_stopping=0, validation_fraction=0.1, dtype="float32", random_state=None, verbose=False):
+    def __init__(
+        self,
+        hidden_layer_sizes=(128, 64),
+        architecture=None,
+        input_shape=None,
+        optimizer="adam",
+        lr=1e-3,
+        momentum=0.0,
+        epochs=20,
+        batch_size=128,
+        weight_decay=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        early_stopping=0,
+        validation_fraction=0.1,
+        dtype="float32",
+        random_state=None,
+        verbose=False,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.architecture = architecture
         self.input_shape = input_shape
@@ -127,8 +143,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; "
-                             f"y holds one class only ({self.classes_[0]})")
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes; "
+                f"y holds one class only ({self.classes_[0]})"
+            )
         self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self._train(X, codes, self.epochs, previous=None)
         return self
@@ -162,8 +180,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """The layer specs of ``architecture`` with the output layer added, or None."""
         if self.architecture is None:
             return None
-        specs = parse_architecture(self.architecture) if isinstance(self.architecture, str) \
-            else list(self.architecture)
+        specs = parse_architecture(self.architecture) if isinstance(self.architecture, str) else list(self.architecture)
         return specs + [{"type": "Dense", "units": len(self.classes_)}]
 
     def _examples(self, X):
@@ -179,11 +196,22 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         try:
             # (``dataset`` stays at its default: it names the data for the CLI, and the trainer does not read it.)
             return TrainConfig(
-                layers=(n_features, *self.hidden_layer_sizes, len(self.classes_)), architecture=self._architecture(),
-                epochs=epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
-                weight_decay=self.weight_decay, dropout=self.dropout, batch_norm=self.batch_norm,
-                early_stopping=self.early_stopping if validation_size else 0, validation_size=validation_size,
-                test_every_epoch=False, seed=self._seed, dtype=self.dtype)
+                layers=(n_features, *self.hidden_layer_sizes, len(self.classes_)),
+                architecture=self._architecture(),
+                epochs=epochs,
+                batch_size=self.batch_size,
+                optimizer=self.optimizer,
+                lr=self.lr,
+                momentum=self.momentum,
+                weight_decay=self.weight_decay,
+                dropout=self.dropout,
+                batch_norm=self.batch_norm,
+                early_stopping=self.early_stopping if validation_size else 0,
+                validation_size=validation_size,
+                test_every_epoch=False,
+                seed=self._seed,
+                dtype=self.dtype,
+            )
         except (ConfigError, TypeError, ValueError) as exc:
             raise ValueError(f"{type(self).__name__}: {exc}") from None
 
@@ -195,11 +223,18 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if previous is None and self.early_stopping:
             validation_size = max(1, round(self.validation_fraction * len(X)))
             if not 0 < self.validation_fraction < 1 or validation_size >= len(X):
-                raise ValueError(f"validation_fraction must be in (0, 1) and leave rows to train on; got "
-                                 f"{self.validation_fraction} of {len(X)} rows")
+                raise ValueError(
+                    f"validation_fraction must be in (0, 1) and leave rows to train on; got "
+                    f"{self.validation_fraction} of {len(X)} rows"
+                )
         config = self._config(X.shape[1], done + epochs, validation_size)
-        data = Dataset(name="the training data", train=Split(self._examples(X), codes), test=None,
-                       class_names=tuple(map(str, self.classes_)), source=None)
+        data = Dataset(
+            name="the training data",
+            train=Split(self._examples(X), codes),
+            test=None,
+            class_names=tuple(map(str, self.classes_)),
+            source=None,
+        )
         try:
             trainer = Trainer(config, data, log=print if self.verbose else None)
         except ConfigError as exc:  # e.g. layers that do not fit input_shape
@@ -217,15 +252,22 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             result = trainer.fit()
         except DivergenceError as exc:
             scale = float(np.abs(X).max())
-            hint = f" The features reach |x| = {scale:.3g}: scale them (e.g. StandardScaler in a Pipeline)." \
-                if scale > 10 else ""
+            hint = (
+                f" The features reach |x| = {scale:.3g}: scale them (e.g. StandardScaler in a Pipeline)."
+                if scale > 10
+                else ""
+            )
             raise DivergenceError(f"{exc}{hint}") from None
         self.model_ = result.model
         self.history_ = result.history
         self.n_epochs_ = len(result.history)
         self.best_epoch_ = result.best_epoch
-        self._state = {"optimizer": trainer.optimizer.state_dict(), "data_rng": trainer.data_rng.bit_generator.state,
-                       "model_rngs": _rng_states(trainer.model), "history": list(result.history)}
+        self._state = {
+            "optimizer": trainer.optimizer.state_dict(),
+            "data_rng": trainer.data_rng.bit_generator.state,
+            "model_rngs": _rng_states(trainer.model),
+            "history": list(result.history),
+        }
 
     # -- prediction ----------------------------------------------------------------
     def predict_proba(self, X):

@@ -145,9 +145,7 @@ def _mirror_server_session(tmp_path_factory, mnist_gz_dir):
             damaged = gzip.compress(bytes(raw))
         (root / "corrupt" / f"{filename}.gz").write_bytes(damaged)
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_MirrorHandler, directory=str(root))
-    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_MirrorHandler, directory=str(root)))
     server.daemon_threads = True
     server.requested = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -80,9 +80,7 @@ def test_half_pixel_offsets_in_both_directions_average_four_pixels():
     images = random_images(batch_size=3)
     rows, columns = np.mgrid[0:28, 0:28].astype(np.float32)
     warped = warp_bilinear(images, rows + 0.5, columns + 0.5)
-    four_neighbour_mean = (
-        images[:, :-1, :-1] + images[:, :-1, 1:] + images[:, 1:, :-1] + images[:, 1:, 1:]
-    ) / 4
+    four_neighbour_mean = (images[:, :-1, :-1] + images[:, :-1, 1:] + images[:, 1:, :-1] + images[:, 1:, 1:]) / 4
     np.testing.assert_allclose(warped[:, :-1, :-1], four_neighbour_mean, atol=1e-6)
 
 
@@ -233,9 +231,7 @@ def test_every_distortion_changes_the_images_on_its_own(options):
 
 
 def test_apply_is_the_affine_warp_plus_the_elastic_field_drawn_from_the_same_rng():
-    augmentation = Augmentation(
-        max_shift=1.5, max_rotation=7.0, max_scale=0.05, elastic_alpha=1.2, elastic_sigma=3.0
-    )
+    augmentation = Augmentation(max_shift=1.5, max_rotation=7.0, max_scale=0.05, elastic_alpha=1.2, elastic_sigma=3.0)
     images = random_images(batch_size=6)
     rng = np.random.default_rng(7)
     matrices = random_affine_matrices(6, rng, 1.5, 7.0, 0.05)

@@ -21,12 +21,21 @@ from scratchnn.errors import DataError
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 FASHION_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 
 # --- the real datasets -------------------------------------------------------
+
 
 def test_dataset_names():
     assert DATASET_NAMES == ("mnist", "fashion-mnist")
@@ -100,6 +109,7 @@ def test_loading_from_parent_folder_and_without_verification(shared_data, mnist)
 
 # --- default cache folder ----------------------------------------------------
 
+
 def test_default_cache_dir_uses_home(sealed_environment):
     assert default_cache_dir() == sealed_environment / ".cache" / "scratchnn"
 
@@ -115,6 +125,7 @@ def test_default_cache_dir_ignores_relative_xdg_cache_home(sealed_environment, m
 
 
 # --- search order (placeholder files: finding never reads them) -------------
+
 
 def make_copy(folder: Path, skip=(), raw=()) -> Path:
     """Create ``folder`` holding empty stand-ins for the four files (.gz unless in ``raw``)."""
@@ -218,6 +229,7 @@ def test_load_without_copy_or_download_lists_every_place(places, monkeypatch):
 
 # --- validation of altered copies --------------------------------------------
 
+
 def rewrite(path: Path, change) -> None:
     """Replace the (possibly symlinked) gzip file ``path`` by ``change(raw bytes)``, recompressed."""
     raw = gzip.decompress(path.read_bytes())
@@ -230,6 +242,7 @@ def with_byte(index, value):
         altered = bytearray(raw)
         altered[index] = value
         return bytes(altered)
+
     return change
 
 

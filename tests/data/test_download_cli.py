@@ -25,7 +25,8 @@ def test_download_command_failure_is_a_clear_error(monkeypatch, tmp_path, capsys
 
 
 def test_download_if_missing_uses_the_lookup_and_goes_on_after_a_failure(
-        mirror_server, monkeypatch, tmp_path, mnist_gz_dir, capsys):
+    mirror_server, monkeypatch, tmp_path, mnist_gz_dir, capsys
+):
     (tmp_path / "env").mkdir()
     (tmp_path / "env" / "mnist").symlink_to(mnist_gz_dir)
     monkeypatch.setenv("SCRATCHNN_DATA", str(tmp_path / "env"))

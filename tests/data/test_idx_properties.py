@@ -27,8 +27,11 @@ def test_any_bytes_give_an_array_or_a_data_error(data):
 
 
 @PROPERTY
-@given(type_code=st.sampled_from(sorted(TYPE_CODES) + [0x00, 0x0A, 0xFF]),
-       shape=st.lists(st.integers(0, 2**32 - 1), min_size=0, max_size=4), body=st.binary(max_size=64))
+@given(
+    type_code=st.sampled_from(sorted(TYPE_CODES) + [0x00, 0x0A, 0xFF]),
+    shape=st.lists(st.integers(0, 2**32 - 1), min_size=0, max_size=4),
+    body=st.binary(max_size=64),
+)
 def test_any_header_with_any_body(type_code, shape, body):
     data = bytes([0, 0, type_code, len(shape)]) + b"".join(struct.pack(">I", n) for n in shape) + body
     try:

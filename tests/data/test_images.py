@@ -66,9 +66,11 @@ MODES = {
     "L light-on-dark": lambda ink: ink,
     "1 (bilevel)": lambda ink: dark_on_white(ink).convert("1", dither=Image.Dither.NONE),
     "RGB coloured ink on coloured paper": lambda ink: Image.composite(
-        Image.new("RGB", ink.size, (30, 60, 200)), Image.new("RGB", ink.size, (250, 220, 90)), ink),
+        Image.new("RGB", ink.size, (30, 60, 200)), Image.new("RGB", ink.size, (250, 220, 90)), ink
+    ),
     "RGB red on green (similar brightness)": lambda ink: Image.composite(
-        Image.new("RGB", ink.size, (230, 30, 30)), Image.new("RGB", ink.size, (40, 160, 40)), ink),
+        Image.new("RGB", ink.size, (230, 30, 30)), Image.new("RGB", ink.size, (40, 160, 40)), ink
+    ),
     "RGBA black ink on transparent": lambda ink: Image.merge("RGBA", [Image.new("L", ink.size, 0)] * 3 + [ink]),
     "RGBA white ink on transparent": lambda ink: Image.merge("RGBA", [Image.new("L", ink.size, 255)] * 3 + [ink]),
     "RGBA opaque white paper": lambda ink: dark_on_white(ink).convert("RGBA"),
@@ -186,9 +188,12 @@ def test_large_photos_are_shrunk_first(reference):
 
 
 def test_blank_pictures_are_refused_with_a_clear_error():
-    for blank in (Image.new("L", (50, 50), 255), Image.new("RGB", (50, 50), (10, 200, 30)),
-                  Image.new("RGBA", (50, 50), (0, 0, 0, 0)),
-                  Image.fromarray(np.random.default_rng(0).integers(250, 256, (60, 60)).astype(np.uint8))):
+    for blank in (
+        Image.new("L", (50, 50), 255),
+        Image.new("RGB", (50, 50), (10, 200, 30)),
+        Image.new("RGBA", (50, 50), (0, 0, 0, 0)),
+        Image.fromarray(np.random.default_rng(0).integers(250, 256, (60, 60)).astype(np.uint8)),
+    ):
         with pytest.raises(ImageError, match="blank"):
             preprocess_image(blank)
     assert issubclass(ImageError, ScratchnnError)

@@ -100,15 +100,20 @@ def test_probabilities_end_the_graph_with_softmax(test_images):
 @pytest.mark.parametrize("probabilities", [False, True])
 def test_importing_our_own_export_gives_identical_outputs(probabilities, test_images, tmp_path):
     model = mlp(batch_norm=True)
-    export_onnx(model, tmp_path / "m.onnx", probabilities, metadata={"dataset": "mnist", "class_names": list("0123456789")})
+    export_onnx(
+        model, tmp_path / "m.onnx", probabilities, metadata={"dataset": "mnist", "class_names": list("0123456789")}
+    )
     back, meta = import_onnx(tmp_path / "m.onnx")
     assert repr(back) == repr(model)
     assert back.dtype == model.dtype
     for key, value in model.state_arrays().items():
         np.testing.assert_array_equal(back.state_arrays()[key], value, err_msg=key)
     np.testing.assert_array_equal(back.predict_logits(test_images), model.predict_logits(test_images))
-    assert meta == {"final_softmax": "Softmax" if probabilities else None, "dataset": "mnist",
-                    "class_names": list("0123456789")}
+    assert meta == {
+        "final_softmax": "Softmax" if probabilities else None,
+        "dataset": "mnist",
+        "class_names": list("0123456789"),
+    }
     # The settings that only training uses come back too.
     bn = [layer for layer in back.layers if isinstance(layer, BatchNorm)]
     assert [(layer.momentum, layer.eps) for layer in bn] == [(0.9, 1e-5)] * 2
@@ -119,8 +124,15 @@ def test_a_pytorch_mlp_imports_and_matches_pytorch(test_images):
     torch = pytest.importorskip("torch", reason="the PyTorch reference needs torch (pip install torch==2.13.0)")
     torch.manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Linear(784, 64), torch.nn.BatchNorm1d(64), torch.nn.ReLU(), torch.nn.Dropout(0.25),
-        torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10), torch.nn.Softmax(dim=1))
+        torch.nn.Linear(784, 64),
+        torch.nn.BatchNorm1d(64),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.25),
+        torch.nn.Linear(64, 32),
+        torch.nn.ReLU(),
+        torch.nn.Linear(32, 10),
+        torch.nn.Softmax(dim=1),
+    )
     x = torch.from_numpy(test_images)
     with torch.no_grad():
         net.train()
@@ -133,8 +145,15 @@ def test_a_pytorch_mlp_imports_and_matches_pytorch(test_images):
     with warnings.catch_warnings():
         # The TorchScript exporter (dynamo=False) is deprecated in 2.13 but needs no onnxscript.
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x[:2],), buffer, dynamo=False, input_names=["x"], output_names=["p"],
-                          dynamic_axes={"x": {0: "n"}, "p": {0: "n"}})
+        torch.onnx.export(
+            net,
+            (x[:2],),
+            buffer,
+            dynamo=False,
+            input_names=["x"],
+            output_names=["p"],
+            dynamic_axes={"x": {0: "n"}, "p": {0: "n"}},
+        )
     proto = onnx.load_from_string(buffer.getvalue())
     assert {"Gemm", "BatchNormalization", "Relu", "Softmax"} <= {node.op_type for node in proto.graph.node}
     model, meta = from_onnx(proto)
@@ -162,7 +181,17 @@ def test_a_cnn_exports_runs_in_onnxruntime_and_imports_back(test_images):
     images = test_images[:1000].reshape(-1, 1, 28, 28)
     proto = to_onnx(model)
     assert [node.op_type for node in proto.graph.node] == [
-        "Conv", "BatchNormalization", "Relu", "MaxPool", "Conv", "Relu", "AveragePool", "Flatten", "Dropout", "Gemm"]
+        "Conv",
+        "BatchNormalization",
+        "Relu",
+        "MaxPool",
+        "Conv",
+        "Relu",
+        "AveragePool",
+        "Flatten",
+        "Dropout",
+        "Gemm",
+    ]
     assert [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim[1:]] == [1, 28, 28]
     ours = model.predict_logits(images)
     assert np.abs(ours).max() > 1
@@ -176,43 +205,76 @@ def test_a_pytorch_cnn_imports_and_matches_pytorch(test_images):
     torch = pytest.importorskip("torch", reason="the PyTorch reference needs torch (pip install torch==2.13.0)")
     torch.manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(8, 16, 3, stride=2), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(16 * 3 * 3, 10)).eval()
+        torch.nn.Conv2d(1, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 16, 3, stride=2),
+        torch.nn.ReLU(),
+        torch.nn.AvgPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16 * 3 * 3, 10),
+    ).eval()
     images = test_images[:1000].reshape(-1, 1, 28, 28)
     with torch.no_grad():
         expected = net(torch.from_numpy(images)).numpy()
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.from_numpy(images[:2]),), buffer, dynamo=False, input_names=["x"],
-                          dynamic_axes={"x": {0: "n"}})
+        torch.onnx.export(
+            net, (torch.from_numpy(images[:2]),), buffer, dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "n"}}
+        )
     model, _ = from_onnx(onnx.load_from_string(buffer.getvalue()))
     assert [type(layer).__name__ for layer in model.layers] == [
-        "Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "AvgPool2D", "Flatten", "Dense"]
+        "Conv2D",
+        "ReLU",
+        "MaxPool2D",
+        "Conv2D",
+        "ReLU",
+        "AvgPool2D",
+        "Flatten",
+        "Dense",
+    ]
     assert np.abs(model.predict_logits(images) - expected).max() < 1e-5
 
 
 def image_graph(node, initializers, out_shape):
     graph = helper.make_graph(
-        [node], "test", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [node],
+        "test",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", *out_shape])],
-        [numpy_helper.from_array(np.asarray(a, np.float32), name) for name, a in initializers.items()])
+        [numpy_helper.from_array(np.asarray(a, np.float32), name) for name, a in initializers.items()],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-@pytest.mark.parametrize("node, init, message", [
-    (helper.make_node("Conv", ["x", "W"], ["y"], group=1, kernel_shape=[3, 2]), {"W": weights(2, 1, 3, 2)},
-     "kernel_shape [3, 2]: scratchnn's image layers are 2-D with square kernels"),
-    (helper.make_node("Conv", ["x", "W"], ["y"], pads=[1, 0, 1, 0]), {"W": weights(2, 1, 3, 3)},
-     "pads [1, 0, 1, 0]: only the same padding on every side"),
-    (helper.make_node("Conv", ["x", "W"], ["y"], dilations=[2, 2]), {"W": weights(2, 1, 3, 3)}, "dilations [2, 2]"),
-    (helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[1, 1, 1, 1]), {},
-     "MaxPool with padding or ceil_mode=1"),
-    (helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], ceil_mode=1), {},
-     "AveragePool with padding or ceil_mode=1"),
-    (helper.make_node("Flatten", ["x"], ["y"], axis=2), {}, "Flatten from axis 2"),
-])
+@pytest.mark.parametrize(
+    "node, init, message",
+    [
+        (
+            helper.make_node("Conv", ["x", "W"], ["y"], group=1, kernel_shape=[3, 2]),
+            {"W": weights(2, 1, 3, 2)},
+            "kernel_shape [3, 2]: scratchnn's image layers are 2-D with square kernels",
+        ),
+        (
+            helper.make_node("Conv", ["x", "W"], ["y"], pads=[1, 0, 1, 0]),
+            {"W": weights(2, 1, 3, 3)},
+            "pads [1, 0, 1, 0]: only the same padding on every side",
+        ),
+        (helper.make_node("Conv", ["x", "W"], ["y"], dilations=[2, 2]), {"W": weights(2, 1, 3, 3)}, "dilations [2, 2]"),
+        (
+            helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[1, 1, 1, 1]),
+            {},
+            "MaxPool with padding or ceil_mode=1",
+        ),
+        (
+            helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], ceil_mode=1),
+            {},
+            "AveragePool with padding or ceil_mode=1",
+        ),
+        (helper.make_node("Flatten", ["x"], ["y"], axis=2), {}, "Flatten from axis 2"),
+    ],
+)
 def test_image_operators_a_layer_cannot_do_are_refused(node, init, message):
     with pytest.raises(ModelFileError, match=re.escape(message)):
         from_onnx(image_graph(node, init, (2, 6, 6)), "img.onnx")
@@ -220,11 +282,18 @@ def test_image_operators_a_layer_cannot_do_are_refused(node, init, message):
 
 def test_a_conv_without_bias_and_a_pool_with_default_strides_import(test_images):
     W = weights(3, 1, 3, 3)
-    nodes = [helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2]),
-             helper.make_node("Flatten", ["p"], ["y"])]
-    graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 75])],
-                              [numpy_helper.from_array(W, "W")])
+    nodes = [
+        helper.make_node("Conv", ["x", "W"], ["c"]),
+        helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "t",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 75])],
+        [numpy_helper.from_array(W, "W")],
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     model, _ = from_onnx(proto)
     assert repr(model.layers[1]) == "MaxPool2D(2, stride=1)"  # ONNX's strides default to 1, not the size
@@ -234,9 +303,12 @@ def test_a_conv_without_bias_and_a_pool_with_default_strides_import(test_images)
 
 def graph_model(nodes, initializers, n_in=4, n_out=3, opset=17, out="y"):
     graph = helper.make_graph(
-        nodes, "test", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_in])],
+        nodes,
+        "test",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_in])],
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["N", n_out])],
-        [numpy_helper.from_array(np.asarray(a, np.float32), name) for name, a in initializers.items()])
+        [numpy_helper.from_array(np.asarray(a, np.float32), name) for name, a in initializers.items()],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
 
 
@@ -268,23 +340,56 @@ def test_other_spellings_of_a_dense_layer_import_like_onnxruntime_runs_them(form
     assert np.abs(ours - run_onnxruntime(proto, x)).max() < 1e-5
 
 
-@pytest.mark.parametrize("nodes, init, message", [
-    ([helper.make_node("Gemm", ["x", "W", "b"], ["h"], name="dense"), helper.make_node("Tanh", ["h"], ["y"], name="act")],
-     {"W": weights(4, 3), "b": weights(3)}, "node act (Tanh): operator Tanh is not supported; scratchnn reads"),
-    ([helper.make_node("Gemm", ["x", "W", "b"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
-      helper.make_node("Add", ["h", "r"], ["y"])],
-     {"W": weights(4, 3), "b": weights(3)}, "its inputs ['h', 'r'] are not the previous node's output (r) alone"),
-    ([helper.make_node("Gemm", ["x", "W", "b"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
-      helper.make_node("Add", ["r", "c"], ["y"])],
-     {"W": weights(4, 3), "b": weights(3), "c": weights(3)}, "Add is read only as the bias right after a MatMul"),
-    ([helper.make_node("Gemm", ["x", "W", "b"], ["h"]), helper.make_node("Softmax", ["h"], ["s"], axis=1),
-      helper.make_node("Relu", ["s"], ["y"])],
-     {"W": weights(4, 3), "b": weights(3)}, "Softmax is read only as the final output"),
-    ([helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("MatMul", ["h", "h2"], ["y"])],
-     {"W": weights(4, 3)}, "its inputs ['h', 'h2'] are not the previous node's output"),
-    ([helper.make_node("Gemm", ["x", "W", "b"], ["y"], transA=1)],
-     {"W": weights(4, 3), "b": weights(3)}, "transA=1"),
-])
+@pytest.mark.parametrize(
+    "nodes, init, message",
+    [
+        (
+            [
+                helper.make_node("Gemm", ["x", "W", "b"], ["h"], name="dense"),
+                helper.make_node("Tanh", ["h"], ["y"], name="act"),
+            ],
+            {"W": weights(4, 3), "b": weights(3)},
+            "node act (Tanh): operator Tanh is not supported; scratchnn reads",
+        ),
+        (
+            [
+                helper.make_node("Gemm", ["x", "W", "b"], ["h"]),
+                helper.make_node("Relu", ["h"], ["r"]),
+                helper.make_node("Add", ["h", "r"], ["y"]),
+            ],
+            {"W": weights(4, 3), "b": weights(3)},
+            "its inputs ['h', 'r'] are not the previous node's output (r) alone",
+        ),
+        (
+            [
+                helper.make_node("Gemm", ["x", "W", "b"], ["h"]),
+                helper.make_node("Relu", ["h"], ["r"]),
+                helper.make_node("Add", ["r", "c"], ["y"]),
+            ],
+            {"W": weights(4, 3), "b": weights(3), "c": weights(3)},
+            "Add is read only as the bias right after a MatMul",
+        ),
+        (
+            [
+                helper.make_node("Gemm", ["x", "W", "b"], ["h"]),
+                helper.make_node("Softmax", ["h"], ["s"], axis=1),
+                helper.make_node("Relu", ["s"], ["y"]),
+            ],
+            {"W": weights(4, 3), "b": weights(3)},
+            "Softmax is read only as the final output",
+        ),
+        (
+            [helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("MatMul", ["h", "h2"], ["y"])],
+            {"W": weights(4, 3)},
+            "its inputs ['h', 'h2'] are not the previous node's output",
+        ),
+        (
+            [helper.make_node("Gemm", ["x", "W", "b"], ["y"], transA=1)],
+            {"W": weights(4, 3), "b": weights(3)},
+            "transA=1",
+        ),
+    ],
+)
 def test_what_cannot_be_a_scratchnn_model_is_refused_by_name(nodes, init, message):
     with pytest.raises(ModelFileError, match=re.escape(message)):
         from_onnx(graph_model(nodes, init), "net.onnx")
@@ -301,8 +406,11 @@ def test_a_layer_without_an_onnx_operator_is_refused_by_name(monkeypatch):
     from scratchnn.interop import onnx as onnx_interop
 
     monkeypatch.delitem(onnx_interop._WRITERS, "Dropout")  # as if Dropout were a new layer without an export
-    with pytest.raises(ModelFileError, match=r"cannot write layer 4, Dropout\(0.2\), as ONNX: no export for "
-                                             r"Dropout layers \(known: AvgPool2D, BatchNorm"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"cannot write layer 4, Dropout\(0.2\), as ONNX: no export for "
+        r"Dropout layers \(known: AvgPool2D, BatchNorm",
+    ):
         to_onnx(mlp(batch_norm=True))
 
 

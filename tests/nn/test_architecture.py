@@ -6,9 +6,23 @@ import numpy as np
 import pytest
 
 from scratchnn.errors import ConfigError, ModelFileError, ShapeError
-from scratchnn.nn import (Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, architecture_text,
-                          build_mlp, build_model, input_shape_for, mlp_specs, model_specs, parse_architecture,
-                          plan_model)
+from scratchnn.nn import (
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    architecture_text,
+    build_mlp,
+    build_model,
+    input_shape_for,
+    mlp_specs,
+    model_specs,
+    parse_architecture,
+    plan_model,
+)
 from scratchnn.nn.serialize import load_model, save_model
 
 REFERENCE = "conv32k3 relu maxpool2 conv64k3 relu maxpool2 flatten dense128 relu dense10"
@@ -26,12 +40,15 @@ def test_text_form_reads_every_setting_and_round_trips():
     assert architecture_text(parse_architecture(REFERENCE)) == REFERENCE
 
 
-@pytest.mark.parametrize("text, message", [
-    ("conv32k3 relu blob7 dense10", "cannot read 'blob7'"),
-    ("conv32q3 dense10", "cannot read 'conv32q3'"),
-    ("relu5", "cannot read 'relu5'"),
-    ("", "got nothing"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("conv32k3 relu blob7 dense10", "cannot read 'blob7'"),
+        ("conv32q3 dense10", "cannot read 'conv32q3'"),
+        ("relu5", "cannot read 'relu5'"),
+        ("", "got nothing"),
+    ],
+)
 def test_bad_text_is_one_clear_error(text, message):
     with pytest.raises(ConfigError, match=message) as exc:
         parse_architecture(text)
@@ -40,22 +57,35 @@ def test_bad_text_is_one_clear_error(text, message):
 
 def test_shapes_are_inferred_layer_by_layer():
     plans = plan_model(parse_architecture(REFERENCE), (1, 28, 28))
-    assert [p.output_shape for p in plans] == [(32, 26, 26), (32, 26, 26), (32, 13, 13), (64, 11, 11),
-                                               (64, 11, 11), (64, 5, 5), (1600,), (128,), (128,), (10,)]
+    assert [p.output_shape for p in plans] == [
+        (32, 26, 26),
+        (32, 26, 26),
+        (32, 13, 13),
+        (64, 11, 11),
+        (64, 11, 11),
+        (64, 5, 5),
+        (1600,),
+        (128,),
+        (128,),
+        (10,),
+    ]
     assert sum(p.n_params for p in plans) == 9 * 32 + 32 + 9 * 32 * 64 + 64 + 1600 * 128 + 128 + 128 * 10 + 10
     padded = plan_model(parse_architecture("conv4k5s2p2 flatten dense3"), (2, 9, 7))
     assert padded[0].output_shape == (4, 5, 4)  # (9 + 4 - 5) // 2 + 1, (7 + 4 - 5) // 2 + 1
 
 
-@pytest.mark.parametrize("text, message", [
-    ("conv8k3 relu dense10", r"layer 3 \(dense10\) on input \(8, 26, 26\): Dense needs a vector.*put Flatten"),
-    ("maxpool40 flatten dense10", r"layer 1 \(maxpool40\).*40x40 window is larger than its input of 28x28"),
-    ("conv8k29 flatten dense10", "29x29 window is larger"),
-    ("flatten conv8k3 dense10", r"layer 2 \(conv8k3\) on input \(784,\): Conv2D needs feature maps"),
-    ("conv8k3 relu", r"the last layer gives feature maps \(8, 26, 26\)"),
-    ("conv0k3 flatten dense10", "filters must be a whole number >= 1, got 0"),
-    ("dropout1.5 flatten dense10", r"dropout probability must be in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("conv8k3 relu dense10", r"layer 3 \(dense10\) on input \(8, 26, 26\): Dense needs a vector.*put Flatten"),
+        ("maxpool40 flatten dense10", r"layer 1 \(maxpool40\).*40x40 window is larger than its input of 28x28"),
+        ("conv8k29 flatten dense10", "29x29 window is larger"),
+        ("flatten conv8k3 dense10", r"layer 2 \(conv8k3\) on input \(784,\): Conv2D needs feature maps"),
+        ("conv8k3 relu", r"the last layer gives feature maps \(8, 26, 26\)"),
+        ("conv0k3 flatten dense10", "filters must be a whole number >= 1, got 0"),
+        ("dropout1.5 flatten dense10", r"dropout probability must be in \[0, 1\)"),
+    ],
+)
 def test_layers_that_do_not_chain_are_refused_naming_the_layer(text, message):
     with pytest.raises(ConfigError, match=message) as exc:
         build_model(parse_architecture(text), (1, 28, 28))
@@ -85,8 +115,13 @@ def test_build_mlp_is_the_builder_with_mlp_specs():
     b = build_model(mlp_specs([12, 8, 3], 0.1, True), (12,), seed=4)
     assert repr(a) == repr(b) == "Sequential(Dense(12, 8), BatchNorm(8), ReLU(), Dropout(0.1), Dense(8, 3))"
     np.testing.assert_array_equal(a.params, b.params)
-    assert model_specs(a) == [{"type": "Dense", "units": 8}, {"type": "BatchNorm", "momentum": 0.9, "eps": 1e-5},
-                              {"type": "ReLU"}, {"type": "Dropout", "p": 0.1}, {"type": "Dense", "units": 3}]
+    assert model_specs(a) == [
+        {"type": "Dense", "units": 8},
+        {"type": "BatchNorm", "momentum": 0.9, "eps": 1e-5},
+        {"type": "ReLU"},
+        {"type": "Dropout", "p": 0.1},
+        {"type": "Dense", "units": 3},
+    ]
 
 
 def test_input_shape_and_output_size_come_from_shape_inference():
@@ -117,8 +152,9 @@ def test_the_callers_batch_is_never_changed_whatever_the_first_layer(first):
     np.testing.assert_array_equal(x, kept)
     model.backward(np.ones_like(logits))  # backward stops at the first layer with parameters
     if isinstance(first, ReLU):
-        np.testing.assert_allclose(logits, np.maximum(np.maximum(kept, 0) @ model.layers[1].W
-                                                      + model.layers[1].b, 0), rtol=1e-5)
+        np.testing.assert_allclose(
+            logits, np.maximum(np.maximum(kept, 0) @ model.layers[1].W + model.layers[1].b, 0), rtol=1e-5
+        )
 
 
 def test_predict_accepts_any_batch_shape_of_the_right_size():
@@ -139,8 +175,7 @@ def test_input_shape_for_picks_rows_or_one_channel_maps():
 
 
 def test_cnn_model_file_round_trip(tmp_path):
-    model = build_model(parse_architecture("conv4k3p1 bn relu maxpool2 flatten dropout0.2 dense5"),
-                        (1, 8, 8), seed=3)
+    model = build_model(parse_architecture("conv4k3p1 bn relu maxpool2 flatten dropout0.2 dense5"), (1, 8, 8), seed=3)
     model.layers[1].running_var[...] = 2.0
     save_model(tmp_path / "cnn.npz", model, {"note": 1})
     loaded, meta = load_model(tmp_path / "cnn.npz")
@@ -162,8 +197,14 @@ def write_version_1_file(path, model):
         elif isinstance(layer, Dropout):
             layers.append({"type": "Dropout", "p": layer.p})
         else:
-            layers.append({"type": "BatchNorm", "n_features": int(layer.gamma.shape[0]),
-                           "momentum": layer.momentum, "eps": layer.eps})
+            layers.append(
+                {
+                    "type": "BatchNorm",
+                    "n_features": int(layer.gamma.shape[0]),
+                    "momentum": layer.momentum,
+                    "eps": layer.eps,
+                }
+            )
     meta = {"model": {"format": 1, "dtype": "float32", "layers": layers}, "metadata": {"dataset": "mnist"}}
     np.savez(path, **model.state_arrays(), __model__=np.array(json.dumps(meta)))
 

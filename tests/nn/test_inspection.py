@@ -35,8 +35,14 @@ def test_input_gradient_matches_central_differences_of_the_logit(batch_norm, dro
     assert relative_error(analytic, numeric) < 1e-7
 
 
-@pytest.mark.parametrize("arch", ["conv3k3 bn relu maxpool2 flatten dense4 relu dense3",
-                                  "flatten dense5 relu dense3", "avgpool2 conv2k3p1 relu flatten dense3"])
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "conv3k3 bn relu maxpool2 flatten dense4 relu dense3",
+        "flatten dense5 relu dense3",
+        "avgpool2 conv2k3p1 relu flatten dense3",
+    ],
+)
 def test_input_gradient_of_convolutional_and_flattening_models(arch):
     """Through Conv2D, BatchNorm over channels, pooling and Flatten, whatever the first layer is."""
     model = build_model(parse_architecture(arch), (1, 6, 6), seed=2, dtype=np.float64)

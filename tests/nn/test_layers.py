@@ -172,7 +172,7 @@ def test_batchnorm_running_statistics_by_hand():
     """momentum 0.5, two batches: running = 0.5 * running + 0.5 * batch statistic (variance unbiased)."""
     layer = BatchNorm(1, momentum=0.5)
     assert layer.running_mean.dtype == layer.running_var.dtype == np.float32
-    layer.forward(np.array([[1.0], [3.0]], np.float32), training=True)   # mean 2, unbiased var 2
+    layer.forward(np.array([[1.0], [3.0]], np.float32), training=True)  # mean 2, unbiased var 2
     np.testing.assert_allclose([layer.running_mean[0], layer.running_var[0]], [1.0, 1.5])
     layer.forward(np.array([[0.0], [0.0], [6.0]], np.float32), training=True)  # mean 2, unbiased var 12
     np.testing.assert_allclose([layer.running_mean[0], layer.running_var[0]], [1.5, 6.75])

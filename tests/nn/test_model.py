@@ -12,7 +12,13 @@ from scratchnn.nn.serialize import load_model, save_model
 def test_forward_shapes_for_classic_architecture():
     model = build_mlp([784, 128, 64, 10], seed=0)
     assert [p.shape for p, _ in sum((l.parameters() for l in model.layers), [])] == [
-        (784, 128), (128,), (128, 64), (64,), (64, 10), (10,)]
+        (784, 128),
+        (128,),
+        (128, 64),
+        (64,),
+        (64, 10),
+        (10,),
+    ]
     out = model.forward(np.zeros((32, 784), np.float32))
     assert out.shape == (32, 10) and out.dtype == np.float32
 
@@ -59,7 +65,7 @@ def test_he_init_is_seeded_and_biases_are_zero():
     a, b, c = build_mlp([10, 8, 3], seed=5), build_mlp([10, 8, 3], seed=5), build_mlp([10, 8, 3], seed=6)
     np.testing.assert_array_equal(a.params, b.params)
     assert not np.array_equal(a.params, c.params)
-    assert np.all(a.params[a.n_decayed:] == 0)
+    assert np.all(a.params[a.n_decayed :] == 0)
 
 
 def test_predict_batches_give_the_same_answer_as_one_pass():

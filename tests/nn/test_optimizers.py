@@ -13,20 +13,23 @@ from scratchnn.nn.optimizers import OPTIMIZERS, SGD, Adam, AdamW, RMSProp, make_
 P0 = np.array([0.5, -1.25, 2.0, 0.75, -0.3, 1.5])
 N_DECAYED = 4  # the first 4 entries are "weights", the last 2 "biases"
 # Varying gradients: mixed signs, magnitudes from 1e-3 to 10, sign flips between steps.
-GRADS = np.array([
-    [0.2, -1.0, 3.0, -0.001, 0.5, 10.0],
-    [-0.4, -0.7, 2.0, 0.002, -0.5, 8.0],
-    [0.1, 1.3, -1.0, 0.0, 0.25, -6.0],
-    [0.3, -0.2, 0.5, 0.004, 1.0, 2.0],
-    [-0.6, 0.9, -2.5, 0.001, -0.75, 1.0],
-])
+GRADS = np.array(
+    [
+        [0.2, -1.0, 3.0, -0.001, 0.5, 10.0],
+        [-0.4, -0.7, 2.0, 0.002, -0.5, 8.0],
+        [0.1, 1.3, -1.0, 0.0, 0.25, -6.0],
+        [0.3, -0.2, 0.5, 0.004, 1.0, 2.0],
+        [-0.6, 0.9, -2.5, 0.001, -0.75, 1.0],
+    ]
+)
 
 
 # -- independent references (textbook formulas, PyTorch conventions) ----------
 
+
 def _decay_mask(size, n_decayed):
     mask = np.zeros(size)
-    mask[:size if n_decayed is None else n_decayed] = 1.0
+    mask[: size if n_decayed is None else n_decayed] = 1.0
     return mask
 
 
@@ -60,8 +63,7 @@ def reference_rmsprop(p, grads, lrs, rho=0.9, eps=1e-8, weight_decay=0.0, n_deca
     return out
 
 
-def reference_adam(p, grads, lrs, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                   n_decayed=None, decoupled=False):
+def reference_adam(p, grads, lrs, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, n_decayed=None, decoupled=False):
     """Adam with bias correction; ``decoupled`` gives AdamW (p *= 1 - lr*wd first)."""
     mask = _decay_mask(p.size, n_decayed)
     m = np.zeros_like(p)
@@ -83,18 +85,30 @@ def reference_adam(p, grads, lrs, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay
 
 # name -> (build our optimiser from (lr, wd), reference from (p, grads, lrs, wd, n_decayed))
 CASES = {
-    "sgd": (lambda lr, wd: SGD(lr, weight_decay=wd),
-            lambda p, g, lrs, wd, n: reference_sgd(p, g, lrs, weight_decay=wd, n_decayed=n)),
-    "sgd_momentum": (lambda lr, wd: SGD(lr, momentum=0.9, weight_decay=wd),
-                     lambda p, g, lrs, wd, n: reference_sgd(p, g, lrs, 0.9, False, wd, n)),
-    "sgd_nesterov": (lambda lr, wd: SGD(lr, momentum=0.8, nesterov=True, weight_decay=wd),
-                     lambda p, g, lrs, wd, n: reference_sgd(p, g, lrs, 0.8, True, wd, n)),
-    "rmsprop": (lambda lr, wd: RMSProp(lr, rho=0.85, eps=1e-6, weight_decay=wd),
-                lambda p, g, lrs, wd, n: reference_rmsprop(p, g, lrs, 0.85, 1e-6, wd, n)),
-    "adam": (lambda lr, wd: Adam(lr, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=wd),
-             lambda p, g, lrs, wd, n: reference_adam(p, g, lrs, 0.8, 0.95, 1e-6, wd, n)),
-    "adamw": (lambda lr, wd: AdamW(lr, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=wd),
-              lambda p, g, lrs, wd, n: reference_adam(p, g, lrs, 0.8, 0.95, 1e-6, wd, n, decoupled=True)),
+    "sgd": (
+        lambda lr, wd: SGD(lr, weight_decay=wd),
+        lambda p, g, lrs, wd, n: reference_sgd(p, g, lrs, weight_decay=wd, n_decayed=n),
+    ),
+    "sgd_momentum": (
+        lambda lr, wd: SGD(lr, momentum=0.9, weight_decay=wd),
+        lambda p, g, lrs, wd, n: reference_sgd(p, g, lrs, 0.9, False, wd, n),
+    ),
+    "sgd_nesterov": (
+        lambda lr, wd: SGD(lr, momentum=0.8, nesterov=True, weight_decay=wd),
+        lambda p, g, lrs, wd, n: reference_sgd(p, g, lrs, 0.8, True, wd, n),
+    ),
+    "rmsprop": (
+        lambda lr, wd: RMSProp(lr, rho=0.85, eps=1e-6, weight_decay=wd),
+        lambda p, g, lrs, wd, n: reference_rmsprop(p, g, lrs, 0.85, 1e-6, wd, n),
+    ),
+    "adam": (
+        lambda lr, wd: Adam(lr, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=wd),
+        lambda p, g, lrs, wd, n: reference_adam(p, g, lrs, 0.8, 0.95, 1e-6, wd, n),
+    ),
+    "adamw": (
+        lambda lr, wd: AdamW(lr, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=wd),
+        lambda p, g, lrs, wd, n: reference_adam(p, g, lrs, 0.8, 0.95, 1e-6, wd, n, decoupled=True),
+    ),
 }
 
 
@@ -117,6 +131,7 @@ def assert_trajectories_close(got, want, rtol=1e-12, atol=1e-14):
 
 
 # -- each rule against the reference ------------------------------------------
+
 
 @pytest.mark.parametrize("name", CASES)
 def test_steps_match_textbook_reference(name):
@@ -153,6 +168,7 @@ def test_lr_changed_between_steps_is_honoured(name):
 
 
 # -- steps worked out by hand -------------------------------------------------
+
 
 def test_sgd_plain_step_by_hand():
     # p - lr*g = [1 - 0.1*0.5, -2 - 0.1*(-1)] = [0.95, -1.9]
@@ -224,6 +240,7 @@ def test_adamw_step_by_hand():
 
 # -- bias correction ----------------------------------------------------------
 
+
 def test_adam_bias_correction_makes_steps_lr_sized_under_a_constant_gradient():
     """Without bias correction the first steps would be ~(1-b1)/sqrt(1-b2) = 3.2x lr."""
     lr = 0.01
@@ -239,11 +256,15 @@ def test_adam_bias_correction_makes_steps_lr_sized_under_a_constant_gradient():
 
 # -- weight decay -------------------------------------------------------------
 
-@pytest.mark.parametrize("n_decayed, expected", [
-    (2, [2.0 - 0.01 * 2.0, -2.0 + 0.01 * 2.0, 3.0, -4.0]),  # p - lr*wd*p on the weights only
-    (0, [2.0, -2.0, 3.0, -4.0]),                             # nothing decayed
-    (None, [1.98, -1.98, 2.97, -3.96]),                      # default: every entry decayed
-])
+
+@pytest.mark.parametrize(
+    "n_decayed, expected",
+    [
+        (2, [2.0 - 0.01 * 2.0, -2.0 + 0.01 * 2.0, 3.0, -4.0]),  # p - lr*wd*p on the weights only
+        (0, [2.0, -2.0, 3.0, -4.0]),  # nothing decayed
+        (None, [1.98, -1.98, 2.97, -3.96]),  # default: every entry decayed
+    ],
+)
 def test_sgd_l2_applies_only_to_the_first_n_decayed_entries(n_decayed, expected):
     # Zero gradient, lr 0.1, wd 0.1: g = wd*p, so p <- p*(1 - 0.01) where decayed.
     p = np.array([2.0, -2.0, 3.0, -4.0])
@@ -300,6 +321,7 @@ def test_weight_decay_changes_the_weights_but_never_the_biases(name):
 
 # -- state_dict round trip ----------------------------------------------------
 
+
 @pytest.mark.parametrize("name", CASES)
 def test_state_dict_round_trip_resumes_exactly(name):
     """Restoring a snapshot and continuing equals never having stopped."""
@@ -338,6 +360,7 @@ def test_state_dict_holds_the_state_vectors():
 
 # -- make_optimizer and validation --------------------------------------------
 
+
 @pytest.mark.parametrize("name, cls", [("sgd", SGD), ("adam", Adam), ("adamw", AdamW), ("rmsprop", RMSProp)])
 def test_make_optimizer_by_name(name, cls):
     opt = make_optimizer(name, 0.02, weight_decay=0.1)
@@ -361,17 +384,27 @@ def test_make_optimizer_rejects_unknown_names(name):
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-@pytest.mark.parametrize("kwargs", [
-    {"lr": 0.0}, {"lr": -0.1}, {"lr": 0.1, "weight_decay": -1e-4},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"lr": 0.0},
+        {"lr": -0.1},
+        {"lr": 0.1, "weight_decay": -1e-4},
+    ],
+)
 def test_make_optimizer_rejects_bad_lr_and_weight_decay(name, kwargs):
     with pytest.raises(ValueError):
         make_optimizer(name, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"momentum": 1.0}, {"momentum": -0.1}, {"momentum": 0.0, "nesterov": True},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"momentum": 1.0},
+        {"momentum": -0.1},
+        {"momentum": 0.0, "nesterov": True},
+    ],
+)
 def test_sgd_rejects_bad_momentum(kwargs):
     with pytest.raises(ValueError):
         make_optimizer("sgd", 0.1, **kwargs)
@@ -385,6 +418,7 @@ def test_adam_rejects_betas_outside_unit_interval(betas):
 
 # -- dtype --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", CASES)
 def test_float32_parameters_stay_float32(name):
     build, reference = CASES[name]
@@ -397,8 +431,13 @@ def test_float32_parameters_stay_float32(name):
         if isinstance(value, np.ndarray):
             assert value.dtype == np.float32, key
     # Still the same rule, to float32 precision.
-    want = reference(P0.astype(np.float32).astype(np.float64), GRADS.astype(np.float32).astype(np.float64),
-                     [0.05] * len(GRADS), 0.2, N_DECAYED)[-1]
+    want = reference(
+        P0.astype(np.float32).astype(np.float64),
+        GRADS.astype(np.float32).astype(np.float64),
+        [0.05] * len(GRADS),
+        0.2,
+        N_DECAYED,
+    )[-1]
     np.testing.assert_allclose(p, want, rtol=1e-5, atol=1e-6)
 
 
@@ -408,14 +447,22 @@ TORCH_CASES = {
     # name -> (our optimiser, torch.optim class name, torch kwargs)
     "sgd": (lambda: SGD(0.1, weight_decay=0.2), "SGD", {}),
     "sgd_momentum": (lambda: SGD(0.1, momentum=0.9, weight_decay=0.2), "SGD", {"momentum": 0.9}),
-    "sgd_nesterov": (lambda: SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.2),
-                     "SGD", {"momentum": 0.9, "nesterov": True}),
-    "rmsprop": (lambda: RMSProp(0.1, rho=0.85, eps=1e-6, weight_decay=0.2),
-                "RMSprop", {"alpha": 0.85, "eps": 1e-6}),
-    "adam": (lambda: Adam(0.1, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.2),
-             "Adam", {"betas": (0.8, 0.95), "eps": 1e-6}),
-    "adamw": (lambda: AdamW(0.1, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.2),
-              "AdamW", {"betas": (0.8, 0.95), "eps": 1e-6}),
+    "sgd_nesterov": (
+        lambda: SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.2),
+        "SGD",
+        {"momentum": 0.9, "nesterov": True},
+    ),
+    "rmsprop": (lambda: RMSProp(0.1, rho=0.85, eps=1e-6, weight_decay=0.2), "RMSprop", {"alpha": 0.85, "eps": 1e-6}),
+    "adam": (
+        lambda: Adam(0.1, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.2),
+        "Adam",
+        {"betas": (0.8, 0.95), "eps": 1e-6},
+    ),
+    "adamw": (
+        lambda: AdamW(0.1, beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.2),
+        "AdamW",
+        {"betas": (0.8, 0.95), "eps": 1e-6},
+    ),
 }
 
 

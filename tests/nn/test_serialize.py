@@ -15,8 +15,12 @@ from scratchnn.errors import ModelFileError
 from scratchnn.nn import build_mlp
 from scratchnn.nn.serialize import META_KEY, load_model, model_spec, save_model
 
-PROPERTY = settings(max_examples=150, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def write_model_file(path, meta, arrays):
@@ -81,17 +85,20 @@ def test_integer_arrays_and_a_non_float_dtype_are_refused(good, tmp_path):
     refused(path, "dtype 'int32', expected float32 or float64")
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda m: m.update(model=[1, 2]), "'model' object"),
-    (lambda m: m["model"].update(layers={"type": "Dense"}), "list of layer specs"),
-    (lambda m: m["model"]["layers"].__setitem__(0, 128), "a layer spec is a dict with a 'type', got 128"),
-    (lambda m: m["model"]["layers"].__setitem__(0, [["Dense", 4]]), "a layer spec is a dict"),
-    (lambda m: m["model"].update(input_shape="six"), "input shape"),
-    (lambda m: m["model"].update(format=7), "format 7"),
-    (lambda m: m["model"]["layers"].__setitem__(0, {"type": "Dense", "units": 10**12}), "too large for memory"),
-    (lambda m: m["model"]["layers"].insert(0, {"type": "MaxPool2D", "size": 2}), "layer 1"),
-    (lambda m: m.update(metadata=[1]), "metadata must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda m: m.update(model=[1, 2]), "'model' object"),
+        (lambda m: m["model"].update(layers={"type": "Dense"}), "list of layer specs"),
+        (lambda m: m["model"]["layers"].__setitem__(0, 128), "a layer spec is a dict with a 'type', got 128"),
+        (lambda m: m["model"]["layers"].__setitem__(0, [["Dense", 4]]), "a layer spec is a dict"),
+        (lambda m: m["model"].update(input_shape="six"), "input shape"),
+        (lambda m: m["model"].update(format=7), "format 7"),
+        (lambda m: m["model"]["layers"].__setitem__(0, {"type": "Dense", "units": 10**12}), "too large for memory"),
+        (lambda m: m["model"]["layers"].insert(0, {"type": "MaxPool2D", "size": 2}), "layer 1"),
+        (lambda m: m.update(metadata=[1]), "metadata must be a JSON object"),
+    ],
+)
 def test_malformed_descriptions_are_refused_before_anything_is_built(good, tmp_path, change, match):
     _, model = good
     meta, arrays = _meta_and_arrays(model)
@@ -135,15 +142,20 @@ def test_a_header_that_declares_terabytes_is_refused_without_allocating(good, tm
     assert peak < 5_000_000  # bytes: nothing near the 400 TB the header declares
 
 
-@pytest.mark.parametrize("damage", [b"{'descr': '<f4', 'fortran_order': False, 'shape': ((",  # tokenizer error
-                                    b"{'descr': '<f4', 'fortran_order': False, 'shape': (6, 4\x00"])  # NUL byte
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"{'descr': '<f4', 'fortran_order': False, 'shape': ((",  # tokenizer error
+        b"{'descr': '<f4', 'fortran_order': False, 'shape': (6, 4\x00",
+    ],
+)  # NUL byte
 def test_a_header_numpy_cannot_parse_is_a_model_file_error(good, tmp_path, damage):
     path, _ = good
     damaged = tmp_path / "damaged.npz"
 
     def overwrite_header(payload):
         start = payload.index(b"{")
-        return payload[:start] + damage + payload[start + len(damage):]
+        return payload[:start] + damage + payload[start + len(damage) :]
 
     rewrite_member(path, damaged, "layer0.W.npy", overwrite_header)
     refused(damaged, "damaged .npz archive")
@@ -185,24 +197,37 @@ def test_damaged_model_files_load_or_give_a_model_file_error(good, tmp_path, pos
     assert model.output_size == 3
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**15, 10**15) | st.floats(allow_nan=False)
-                    | st.text(max_size=8),
-                    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
-                                                                                       max_size=4),
-                    max_leaves=20)
-LAYER = st.fixed_dictionaries({"type": st.sampled_from(["Dense", "ReLU", "BatchNorm", "Dropout", "Conv2D",
-                                                        "MaxPool2D", "Flatten", "Wobble"])},
-                              optional={"units": st.integers(-2, 2**40), "p": JSON, "filters": st.integers(-1, 64),
-                                        "kernel": st.integers(-1, 9), "momentum": JSON, "size": JSON})
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**15), 10**15) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+LAYER = st.fixed_dictionaries(
+    {"type": st.sampled_from(["Dense", "ReLU", "BatchNorm", "Dropout", "Conv2D", "MaxPool2D", "Flatten", "Wobble"])},
+    optional={
+        "units": st.integers(-2, 2**40),
+        "p": JSON,
+        "filters": st.integers(-1, 64),
+        "kernel": st.integers(-1, 9),
+        "momentum": JSON,
+        "size": JSON,
+    },
+)
 
 
 @PROPERTY
-@given(layers=st.lists(LAYER | JSON, max_size=5), input_shape=JSON | st.lists(st.integers(-1, 2**31), max_size=4),
-       dtype=st.sampled_from(["float32", "float64", "int8", "object", 3]), extra=JSON)
+@given(
+    layers=st.lists(LAYER | JSON, max_size=5),
+    input_shape=JSON | st.lists(st.integers(-1, 2**31), max_size=4),
+    dtype=st.sampled_from(["float32", "float64", "int8", "object", 3]),
+    extra=JSON,
+)
 def test_any_description_loads_or_gives_a_model_file_error(tmp_path, layers, input_shape, dtype, extra):
     path = tmp_path / "described.npz"
-    meta = {"model": {"format": 2, "dtype": dtype, "input_shape": input_shape, "layers": layers},
-            "metadata": {"extra": extra}}
+    meta = {
+        "model": {"format": 2, "dtype": dtype, "input_shape": input_shape, "layers": layers},
+        "metadata": {"extra": extra},
+    }
     write_model_file(path, meta, {"layer0.W": np.zeros((2, 2), np.float32)})
     try:
         load_model(path)

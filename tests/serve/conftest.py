@@ -28,8 +28,9 @@ def mnist_classifier(mnist):
     from scratchnn.training.config import TrainConfig
     from scratchnn.training.trainer import Trainer
 
-    config = TrainConfig(epochs=3, batch_size=128, optimizer="adam", lr=2e-3, schedule="cosine",
-                         test_every_epoch=False, seed=0)
+    config = TrainConfig(
+        epochs=3, batch_size=128, optimizer="adam", lr=2e-3, schedule="cosine", test_every_epoch=False, seed=0
+    )
     trainer = Trainer(config, mnist, log=None)
     classifier = Classifier.from_training(trainer, trainer.fit())
     assert classifier.metadata["test_accuracy"] > 0.96
@@ -70,8 +71,9 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("needs a browser: Playwright for Python is not installed (pip install playwright; "
-                    ".ci/run installs it)")
+        pytest.skip(
+            "needs a browser: Playwright for Python is not installed (pip install playwright; .ci/run installs it)"
+        )
     executable = find_chromium()
     if executable is None:
         pytest.skip("needs a browser: no chromium found (apt-get install chromium; .ci/run installs it)")

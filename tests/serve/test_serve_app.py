@@ -43,8 +43,10 @@ def assert_error(response, status, *words):
 
 # ---- good requests -----------------------------------------------------------
 
-def test_a_vertical_stroke_reads_as_one_in_each_of_the_three_forms(trained_client, mnist_classifier,
-                                                                   vertical_stroke_png):
+
+def test_a_vertical_stroke_reads_as_one_in_each_of_the_three_forms(
+    trained_client, mnist_classifier, vertical_stroke_png
+):
     as_bytes = trained_client.post("/api/predict", data=vertical_stroke_png, content_type="image/png").get_json()
     as_url = post_json(trained_client, {"image": data_url(vertical_stroke_png)}).get_json()
     pixels = preprocess_image(Image.open(io.BytesIO(vertical_stroke_png)), dataset="mnist")
@@ -62,16 +64,18 @@ def test_a_vertical_stroke_reads_as_one_in_each_of_the_three_forms(trained_clien
 def test_details_only_on_request(client, vertical_stroke_png):
     plain = post_json(client, {"image": data_url(vertical_stroke_png)}).get_json()
     assert set(plain) == {"class", "name", "probabilities"}
-    full = post_json(client, {"image": data_url(vertical_stroke_png), "activations": True, "saliency": True,
-                              "input": True}).get_json()
+    full = post_json(
+        client, {"image": data_url(vertical_stroke_png), "activations": True, "saliency": True, "input": True}
+    ).get_json()
     assert set(full) == {"class", "name", "probabilities", "activations", "saliency", "input"}
     by_query = client.post("/api/predict?saliency=1", data=vertical_stroke_png, content_type="image/png").get_json()
     assert set(by_query) == {"class", "name", "probabilities", "saliency"}
 
 
 def test_activations_saliency_and_input_are_the_networks_own(untrained_classifier, client, vertical_stroke_png):
-    answer = post_json(client, {"image": data_url(vertical_stroke_png), "activations": True, "saliency": True,
-                                "input": True}).get_json()
+    answer = post_json(
+        client, {"image": data_url(vertical_stroke_png), "activations": True, "saliency": True, "input": True}
+    ).get_json()
     pixels = np.array(answer["input"], np.float32)
     assert pixels.shape == (28, 28) and pixels.max() == pytest.approx(1)
     network = untrained_classifier.network
@@ -93,32 +97,38 @@ def test_model_description(client):
     assert description["layers"] == ["Dense(784, 32)", "ReLU()", "Dense(32, 16)", "ReLU()", "Dense(16, 10)"]
     assert description["parameters"] == 784 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10
     assert description["input_shape"] == [784] and description["dataset"] == "mnist"
-    assert [(h["layer"], h["shape"], h["kind"]) for h in description["hidden"]] == [(1, [32], "units"),
-                                                                                      (3, [16], "units")]
+    assert [(h["layer"], h["shape"], h["kind"]) for h in description["hidden"]] == [
+        (1, [32], "units"),
+        (3, [16], "units"),
+    ]
     assert description["max_request_bytes"] == 200_000
 
 
 # ---- bad requests: always a 4xx with a message, never a 500 -------------------
 
-@pytest.mark.parametrize("body, content_type, status, words", [
-    (b"", "image/png", 400, ["empty request"]),
-    (b"not a picture at all", "image/png", 400, ["not an image"]),
-    (b"\x89PNG\r\n\x1a\n" + bytes(40), "image/png", 400, ["image"]),
-    (b"hello", "text/plain", 415, ["unsupported content type 'text/plain'"]),
-    (b"{\"image\": ", "application/json", 400, ["not valid JSON"]),
-    (b"\xff\xfe", "application/json", 400, ["not valid JSON"]),
-    (b"[1, 2]", "application/json", 400, ["must be an object"]),
-    (b"{}", "application/json", 400, ["exactly one of"]),
-    (b"{\"image\": \"x\", \"pixels\": []}", "application/json", 400, ["exactly one of"]),
-    (b"{\"picture\": \"x\"}", "application/json", 400, ["unknown field", "picture"]),
-    (b"{\"image\": 5}", "application/json", 400, ["must be a string"]),
-    (b"{\"image\": \"http://example.com/7.png\"}", "application/json", 400, ["data URL"]),
-    (b"{\"image\": \"data:image/png;base64,@@@\"}", "application/json", 400, ["not valid base64"]),
-    (b"{\"image\": \"data:image/png;base64,aGVsbG8=\"}", "application/json", 400, ["not an image"]),
-    (b"{\"pixels\": \"zeros\"}", "application/json", 400, ["28x28 array of numbers"]),
-    (b"{\"pixels\": [[\"0.5\"]]}", "application/json", 400, ["28x28 array of numbers"]),
-    (b"{\"pixels\": [[0.5]], \"saliency\": \"yes\"}", "application/json", 400, ["\"saliency\" must be true or false"]),
-])
+
+@pytest.mark.parametrize(
+    "body, content_type, status, words",
+    [
+        (b"", "image/png", 400, ["empty request"]),
+        (b"not a picture at all", "image/png", 400, ["not an image"]),
+        (b"\x89PNG\r\n\x1a\n" + bytes(40), "image/png", 400, ["image"]),
+        (b"hello", "text/plain", 415, ["unsupported content type 'text/plain'"]),
+        (b'{"image": ', "application/json", 400, ["not valid JSON"]),
+        (b"\xff\xfe", "application/json", 400, ["not valid JSON"]),
+        (b"[1, 2]", "application/json", 400, ["must be an object"]),
+        (b"{}", "application/json", 400, ["exactly one of"]),
+        (b'{"image": "x", "pixels": []}', "application/json", 400, ["exactly one of"]),
+        (b'{"picture": "x"}', "application/json", 400, ["unknown field", "picture"]),
+        (b'{"image": 5}', "application/json", 400, ["must be a string"]),
+        (b'{"image": "http://example.com/7.png"}', "application/json", 400, ["data URL"]),
+        (b'{"image": "data:image/png;base64,@@@"}', "application/json", 400, ["not valid base64"]),
+        (b'{"image": "data:image/png;base64,aGVsbG8="}', "application/json", 400, ["not an image"]),
+        (b'{"pixels": "zeros"}', "application/json", 400, ["28x28 array of numbers"]),
+        (b'{"pixels": [["0.5"]]}', "application/json", 400, ["28x28 array of numbers"]),
+        (b'{"pixels": [[0.5]], "saliency": "yes"}', "application/json", 400, ['"saliency" must be true or false']),
+    ],
+)
 def test_malformed_requests_are_refused_with_a_clear_message(client, body, content_type, status, words):
     assert_error(client.post("/api/predict", data=body, content_type=content_type), status, *words)
 
@@ -133,15 +143,18 @@ def test_truncated_png(client, vertical_stroke_png):
     assert_error(response, 400, "not a usable image")
 
 
-@pytest.mark.parametrize("pixels, words", [
-    (np.zeros((28, 27)).tolist(), ["28 rows of 28 numbers", "28 rows of 27 numbers"]),
-    (np.zeros((14, 28)).tolist(), ["28 rows of 28", "got 14 rows"]),
-    ([[0.5] * 28] * 27 + [[0.5] * 5], ["28 rows of 28", "5/28"]),
-    ([0.5] * 784, ["one flat list of 784"]),
-    ([], ["got 0 rows"]),
-    (np.full((28, 28), 255).tolist(), ["in [0, 1]"]),
-    (np.full((28, 28), -0.5).tolist(), ["in [0, 1]"]),
-])
+@pytest.mark.parametrize(
+    "pixels, words",
+    [
+        (np.zeros((28, 27)).tolist(), ["28 rows of 28 numbers", "28 rows of 27 numbers"]),
+        (np.zeros((14, 28)).tolist(), ["28 rows of 28", "got 14 rows"]),
+        ([[0.5] * 28] * 27 + [[0.5] * 5], ["28 rows of 28", "5/28"]),
+        ([0.5] * 784, ["one flat list of 784"]),
+        ([], ["got 0 rows"]),
+        (np.full((28, 28), 255).tolist(), ["in [0, 1]"]),
+        (np.full((28, 28), -0.5).tolist(), ["in [0, 1]"]),
+    ],
+)
 def test_wrong_shape_or_range_of_pixels(client, pixels, words):
     assert_error(post_json(client, {"pixels": pixels}), 422, *words)
 
@@ -180,9 +193,10 @@ def test_wrong_method_and_unknown_api_path_answer_json(client):
 
 # ---- the page and its files ----------------------------------------------------
 
+
 def test_page_and_assets_are_served_by_the_package(client):
     page = client.get("/")
-    assert page.status_code == 200 and b"<canvas id=\"pad\"" in page.data
+    assert page.status_code == 200 and b'<canvas id="pad"' in page.data
     html = page.get_data(as_text=True)
     assert "http://" not in html and "https://" not in html  # nothing from a CDN
     for asset in ("/static/app.js", "/static/style.css"):
@@ -192,10 +206,18 @@ def test_page_and_assets_are_served_by_the_package(client):
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
 
 
-@pytest.mark.parametrize("path", [
-    "/static/../app.py", "/static/..%2fapp.py", "/static/%2e%2e/app.py", "/static/..%2f..%2f__init__.py",
-    "/static/../../../../../../etc/passwd", "/static/%2fetc%2fpasswd", "/static/..\\app.py",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../app.py",
+        "/static/..%2fapp.py",
+        "/static/%2e%2e/app.py",
+        "/static/..%2f..%2f__init__.py",
+        "/static/../../../../../../etc/passwd",
+        "/static/%2fetc%2fpasswd",
+        "/static/..\\app.py",
+    ],
+)
 def test_static_files_cannot_be_read_outside_the_package_folder(client, path):
     response = client.get(path)
     assert response.status_code in (404, 308, 400)
@@ -243,7 +265,9 @@ def test_a_cnn_shows_the_feature_maps_of_its_first_convolution():
     description = client.get("/api/model").get_json()
     assert description["input_shape"] == [1, 28, 28]
     assert [(h["layer"], h["shape"], h["kind"]) for h in description["hidden"]] == [
-        (1, [4, 24, 24], "feature maps"), (8, [16], "units")]  # only the first convolution's maps
+        (1, [4, 24, 24], "feature maps"),
+        (8, [16], "units"),
+    ]  # only the first convolution's maps
     assert description["hidden"][0]["name"] == "Conv2D(1, 4, kernel=5, stride=1, padding=0) \u2192 ReLU()"
     pixels = np.zeros((28, 28), np.float32)
     pixels[4:24, 12:16] = 1.0

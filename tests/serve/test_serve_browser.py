@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 PAD = 280  # the pad's size in CSS pixels (and canvas pixels)
-IDLE = ("() => { const p = document.querySelector('#prediction');"
-        " return p.dataset.busy === 'false' && p.dataset.updates !== '0'; }")
+IDLE = (
+    "() => { const p = document.querySelector('#prediction');"
+    " return p.dataset.busy === 'false' && p.dataset.updates !== '0'; }"
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,20 +68,26 @@ def ellipse(cx, cy, rx, ry, n=40):
 
 def canvas_pixels(page, selector):
     """The canvas's RGBA pixels as a (height, width, 4) uint8 array."""
-    flat, width, height = page.eval_on_selector(selector, """canvas => [
+    flat, width, height = page.eval_on_selector(
+        selector,
+        """canvas => [
         Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data),
-        canvas.width, canvas.height]""")
+        canvas.width, canvas.height]""",
+    )
     return np.array(flat, np.uint8).reshape(height, width, 4)
 
 
 def dark_pixels(page):
     """How many of the pad's pixels are darker than mid-grey (counted in the page: the pad is large)."""
-    return page.eval_on_selector("#pad", """canvas => {
+    return page.eval_on_selector(
+        "#pad",
+        """canvas => {
         const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
         let dark = 0;
         for (let i = 0; i < data.length; i += 4) if (data[i] < 128) dark += 1;
         return dark;
-    }""")
+    }""",
+    )
 
 
 def test_page_starts_blank_and_loads_nothing_from_elsewhere(page, served_mnist):
@@ -88,8 +96,9 @@ def test_page_starts_blank_and_loads_nothing_from_elsewhere(page, served_mnist):
     assert page.eval_on_selector_all("#bars .value", "values => values.map(v => v.textContent)") == [""] * 10
     assert "Dense(784, 128)" in page.inner_text("#model-summary")
     origin = urlsplit(served_mnist).netloc
-    assert page.requested and all(urlsplit(url).netloc == origin for url in page.requested
-                                  if not url.startswith("data:"))
+    assert page.requested and all(
+        urlsplit(url).netloc == origin for url in page.requested if not url.startswith("data:")
+    )
 
 
 def test_a_vertical_stroke_reads_as_one(page, screenshot_dir):
@@ -146,16 +155,37 @@ def test_touch_and_pen_draw_too(browser, served_mnist, pointer):
         points = on_screen(page, [(140, y) for y in range(40, 241, 20)])
         if pointer == "touch":
             for i, (x, y) in enumerate(points):
-                cdp.send("Input.dispatchTouchEvent", {"type": "touchStart" if i == 0 else "touchMove",
-                                                      "touchPoints": [{"x": x, "y": y}]})
+                cdp.send(
+                    "Input.dispatchTouchEvent",
+                    {"type": "touchStart" if i == 0 else "touchMove", "touchPoints": [{"x": x, "y": y}]},
+                )
             cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
         else:
             for i, (x, y) in enumerate(points):
-                cdp.send("Input.dispatchMouseEvent", {"type": "mousePressed" if i == 0 else "mouseMoved", "x": x,
-                                                      "y": y, "button": "left", "buttons": 1, "clickCount": 1,
-                                                      "pointerType": "pen", "force": 0.5})
-            cdp.send("Input.dispatchMouseEvent", {"type": "mouseReleased", "x": points[-1][0], "y": points[-1][1],
-                                                  "button": "left", "clickCount": 1, "pointerType": "pen"})
+                cdp.send(
+                    "Input.dispatchMouseEvent",
+                    {
+                        "type": "mousePressed" if i == 0 else "mouseMoved",
+                        "x": x,
+                        "y": y,
+                        "button": "left",
+                        "buttons": 1,
+                        "clickCount": 1,
+                        "pointerType": "pen",
+                        "force": 0.5,
+                    },
+                )
+            cdp.send(
+                "Input.dispatchMouseEvent",
+                {
+                    "type": "mouseReleased",
+                    "x": points[-1][0],
+                    "y": points[-1][1],
+                    "button": "left",
+                    "clickCount": 1,
+                    "pointerType": "pen",
+                },
+            )
         page.wait_for_function(IDLE)
         assert dark_pixels(page) > 1000  # the stroke left ink
         assert shown_answer(page)[0] == 1
@@ -192,9 +222,11 @@ def test_mnist_digits_drawn_into_the_pad_read_as_the_originals(page, mnist_class
         if i == 7:
             page.screenshot(path=screenshot_dir / "mnist-digit.png", full_page=True, animations="disabled")
     same = int(np.sum(np.array(shown) == expected))
-    print(f"\n{same}/100 drawn MNIST digits read as the model reads the originals "
-          f"({int(np.sum(np.array(shown) == labels))}/100 correct; originals {int(np.sum(expected == labels))}/100); "
-          f"page round trip median {statistics.median(round_trips):.0f} ms")
+    print(
+        f"\n{same}/100 drawn MNIST digits read as the model reads the originals "
+        f"({int(np.sum(np.array(shown) == labels))}/100 correct; originals {int(np.sum(expected == labels))}/100); "
+        f"page round trip median {statistics.median(round_trips):.0f} ms"
+    )
     assert same >= 95
 
 

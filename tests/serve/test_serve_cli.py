@@ -129,8 +129,10 @@ def test_concurrent_clients_all_get_the_right_answer(served_mnist, mnist_classif
     for thread in threads:
         thread.join(timeout=120)
     assert answers == [(200, expected[i % 40]) for i in range(200)]
-    print(f"\n200 requests, 20 clients: median {statistics.median(latencies) * 1e3:.1f} ms, "
-          f"max {max(latencies) * 1e3:.1f} ms")
+    print(
+        f"\n200 requests, 20 clients: median {statistics.median(latencies) * 1e3:.1f} ms, "
+        f"max {max(latencies) * 1e3:.1f} ms"
+    )
     assert np.mean(expected) != expected[0]  # the digits are not all read as one class
 
 
@@ -141,9 +143,26 @@ def test_load_benchmark_script_runs_and_checks_every_answer(mnist_model_file, sh
 
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_serve.py"
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, str(script), str(mnist_model_file), "--requests", "40", "--clients", "4",
-                           "--sequential", "5", "--data-dir", str(shared_data), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(mnist_model_file),
+            "--requests",
+            "40",
+            "--clients",
+            "4",
+            "--sequential",
+            "5",
+            "--data-dir",
+            str(shared_data),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(out.read_text())
     assert report["load"]["requests"] == 40 and report["load"]["wrong_or_missing"] == 0

@@ -9,8 +9,12 @@ from scratchnn.errors import ModelFileError, ScratchnnError
 from scratchnn.training import TrainConfig, Trainer
 from scratchnn.training.checkpoint import STATE_KEY, load_checkpoint
 
-PROPERTY = settings(max_examples=100, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @PROPERTY
@@ -36,8 +40,12 @@ def test_non_float_arrays_and_a_non_object_state_are_refused(tmp_path):
 @pytest.fixture(scope="module")
 def saved_run(small_mnist, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    Trainer(TrainConfig(layers=(784, 8, 10), epochs=1, batch_size=500, optimizer="adam", lr=1e-3),
-            small_mnist, run_dir, log=None).fit()
+    Trainer(
+        TrainConfig(layers=(784, 8, 10), epochs=1, batch_size=500, optimizer="adam", lr=1e-3),
+        small_mnist,
+        run_dir,
+        log=None,
+    ).fit()
     return run_dir, (run_dir / "checkpoint.npz").read_bytes()
 
 

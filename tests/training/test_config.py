@@ -13,9 +13,16 @@ from scratchnn.training.config import ONLY_WITH
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
 FIELDS = sorted(TrainConfig.__dataclass_fields__)
-VALUE = (st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats() | st.text(max_size=12)
-         | st.sampled_from(["sgd", "adamw", "cosine", "step", "fashion-mnist", "val_accuracy", "float64"])
-         | st.lists(st.integers(-1, 2000), max_size=5) | st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+VALUE = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 10**6)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["sgd", "adamw", "cosine", "step", "fashion-mnist", "val_accuracy", "float64"])
+    | st.lists(st.integers(-1, 2000), max_size=5)
+    | st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)
+)
 
 
 @PROPERTY
@@ -51,11 +58,24 @@ def test_every_setting_refuses_a_value_of_the_wrong_kind(name):
 
 
 def test_every_conditional_setting_is_refused_alone_and_accepted_with_its_switch():
-    switched_on = {"--augment": dict(augment=True), "--schedule step": dict(schedule="step"),
-                   "--schedule cosine": dict(schedule="cosine"),
-                   "--early-stopping": dict(early_stopping=2, validation_size=10)}
-    other = dict(max_shift=3.0, max_rotation=5.0, max_scale=0.2, elastic_alpha=1.0, elastic_sigma=3.0, hflip=True,
-                  step_size=3, gamma=0.5, min_lr=0.01, monitor="val_accuracy")
+    switched_on = {
+        "--augment": dict(augment=True),
+        "--schedule step": dict(schedule="step"),
+        "--schedule cosine": dict(schedule="cosine"),
+        "--early-stopping": dict(early_stopping=2, validation_size=10),
+    }
+    other = dict(
+        max_shift=3.0,
+        max_rotation=5.0,
+        max_scale=0.2,
+        elastic_alpha=1.0,
+        elastic_sigma=3.0,
+        hflip=True,
+        step_size=3,
+        gamma=0.5,
+        min_lr=0.01,
+        monitor="val_accuracy",
+    )
     for name, (_, switch) in ONLY_WITH.items():
         with pytest.raises(ConfigError, match="has no effect without"):
             TrainConfig(**{name: other[name]})

@@ -12,10 +12,7 @@ PREDICTIONS = [0, 0, 1, 1, 2, 2, 2, 0, 1]
 
 def test_confusion_matrix_by_hand():
     confusion = confusion_matrix(LABELS, PREDICTIONS, 4)
-    assert confusion.tolist() == [[2, 1, 0, 0],
-                                  [0, 1, 1, 0],
-                                  [1, 1, 2, 0],
-                                  [0, 0, 0, 0]]
+    assert confusion.tolist() == [[2, 1, 0, 0], [0, 1, 1, 0], [1, 1, 2, 0], [0, 0, 0, 0]]
     assert confusion.sum() == len(LABELS)
     assert confusion.sum(axis=1).tolist() == [3, 2, 4, 0]  # rows: true classes
 
@@ -34,7 +31,7 @@ def test_evaluation_from_logits():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(9, 4))
     logits[np.arange(9), PREDICTIONS] += 10  # make PREDICTIONS the argmax
-    logits[7, 0] += 5                        # the surest mistake: true 2, predicted 0
+    logits[7, 0] += 5  # the surest mistake: true 2, predicted 0
     result = Evaluation.from_logits(LABELS, logits, ("a", "b", "c", "d"))
     assert result.predictions.tolist() == PREDICTIONS
     assert result.accuracy == pytest.approx(5 / 9)
@@ -47,8 +44,14 @@ def test_evaluation_from_logits():
     assert sorted(mistakes.tolist()) == [2, 4, 7, 8] and mistakes[0] == 7
     assert len(result.confident_mistakes(2)) == 2
     table = result.class_table()
-    assert table[1] == {"class": 1, "name": "b", "precision": pytest.approx(1 / 3), "recall": 0.5,
-                        "f1": pytest.approx(0.4), "support": 2}
+    assert table[1] == {
+        "class": 1,
+        "name": "b",
+        "precision": pytest.approx(1 / 3),
+        "recall": 0.5,
+        "f1": pytest.approx(0.4),
+        "support": 2,
+    }
 
 
 def test_evaluation_agrees_with_the_training_loops_evaluate(digit_classifier, mnist):

@@ -40,9 +40,11 @@ def test_a_second_holder_is_refused_while_the_first_holds_the_folder(tmp_path):
 
 def test_a_lock_left_by_a_killed_process_is_stale_and_taken(tmp_path):
     # A child takes the lock and is killed with SIGKILL: its lock file stays, its lock does not.
-    code = ("import os, sys; sys.path.insert(0, sys.argv[2]); "
-            "from scratchnn.training.run_folder import open_new_run; "
-            "open_new_run(sys.argv[1], 'run'); os.kill(os.getpid(), 9)")
+    code = (
+        "import os, sys; sys.path.insert(0, sys.argv[2]); "
+        "from scratchnn.training.run_folder import open_new_run; "
+        "open_new_run(sys.argv[1], 'run'); os.kill(os.getpid(), 9)"
+    )
     subprocess.run([sys.executable, "-c", code, str(tmp_path), str(ROOT / "src")], check=False)
     assert (tmp_path / ".run.lock").read_text().startswith("process ")
     with open_new_run(tmp_path, "run", overwrite=True) as run:

@@ -21,15 +21,19 @@ def test_constant_is_lr_everywhere():
 
 # -- step decay ---------------------------------------------------------------
 
-@pytest.mark.parametrize("progress, expected", [
-    (0.0, 0.1),
-    (2.999, 0.1),       # just below the first boundary
-    (3.0, 0.05),        # at it: one decay
-    (5.999, 0.05),
-    (6.0, 0.025),
-    (9.0, 0.0125),
-    (10.5, 0.0125),
-])
+
+@pytest.mark.parametrize(
+    "progress, expected",
+    [
+        (0.0, 0.1),
+        (2.999, 0.1),  # just below the first boundary
+        (3.0, 0.05),  # at it: one decay
+        (5.999, 0.05),
+        (6.0, 0.025),
+        (9.0, 0.0125),
+        (10.5, 0.0125),
+    ],
+)
 def test_step_decay_multiplies_by_gamma_at_each_step_size_multiple(progress, expected):
     # lr * gamma ** floor(progress / step_size) with lr 0.1, gamma 0.5, step_size 3.
     schedule = LRSchedule(0.1, kind="step", step_size=3, gamma=0.5)
@@ -59,6 +63,7 @@ def test_step_decay_rejects_non_positive_step_size(step_size):
 
 # -- cosine annealing ---------------------------------------------------------
 
+
 def test_cosine_ends_and_midpoint():
     lr, min_lr = 0.1, 0.001
     schedule = LRSchedule(lr, kind="cosine", epochs=10, min_lr=min_lr)
@@ -85,6 +90,7 @@ def test_cosine_decreases_monotonically_to_zero_by_default():
 
 
 # -- linear warm-up -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", SCHEDULES)
 def test_warmup_ramps_linearly_to_the_schedule(kind):
@@ -114,6 +120,7 @@ def test_one_warmup_epoch_takes_effect_with_full_batches():
 
 # -- the rate per epoch of a full-batch run, worked by hand ---------------------
 
+
 def test_full_batch_cosine_last_epoch_still_learns():
     # epochs 0..3 of 4 at lr 0.2: 0.2 * (1 + cos(pi * e / 4)) / 2
     schedule = LRSchedule(0.2, kind="cosine", epochs=4)
@@ -132,17 +139,25 @@ def test_min_lr_above_lr_is_refused():
         LRSchedule(0.1, kind="cosine", min_lr=0.2)
 
 
-@pytest.mark.parametrize("bad, flag", [
-    (dict(gamma=0), "--gamma"), (dict(gamma=-0.5), "--gamma"), (dict(step_size=0), "--step-size"),
-    (dict(min_lr=-1e-3), "--min-lr"), (dict(warmup_epochs=-1), "--warmup-epochs"), (dict(lr=0), "--lr"),
-    (dict(epochs=0), "--epochs"),
-])
+@pytest.mark.parametrize(
+    "bad, flag",
+    [
+        (dict(gamma=0), "--gamma"),
+        (dict(gamma=-0.5), "--gamma"),
+        (dict(step_size=0), "--step-size"),
+        (dict(min_lr=-1e-3), "--min-lr"),
+        (dict(warmup_epochs=-1), "--warmup-epochs"),
+        (dict(lr=0), "--lr"),
+        (dict(epochs=0), "--epochs"),
+    ],
+)
 def test_bad_settings_are_refused_with_the_flag_named(bad, flag):
     with pytest.raises(ConfigError, match=flag):
         LRSchedule(**{"lr": 0.1, "kind": "step", **bad})
 
 
 # -- against PyTorch's schedulers ---------------------------------------------
+
 
 def _torch_rates(make_scheduler, lr, n_steps):
     """The rate PyTorch's optimizer uses at each of ``n_steps`` steps under a scheduler."""
@@ -178,12 +193,14 @@ def test_warmup_matches_torch_linear_lr(steps_per_epoch, warmup_epochs):
     n = steps_per_epoch
     w = round(warmup_epochs * n)
     ours = LRSchedule(0.2, warmup_epochs=warmup_epochs, epochs=5, steps_per_epoch=n)
-    theirs = _torch_rates(lambda s, o: s.LinearLR(o, start_factor=1 / (w + 1), end_factor=1.0, total_iters=w),
-                          0.2, 5 * n)
+    theirs = _torch_rates(
+        lambda s, o: s.LinearLR(o, start_factor=1 / (w + 1), end_factor=1.0, total_iters=w), 0.2, 5 * n
+    )
     assert [ours.at(k / n) for k in range(5 * n)] == pytest.approx(theirs, rel=1e-9)
 
 
 # -- validation and purity ----------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ["linear", "", "Cosine", "exponential"])
 def test_unknown_kind_raises_value_error(kind):

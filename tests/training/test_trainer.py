@@ -46,8 +46,9 @@ def test_same_seed_same_numbers_other_seed_other_numbers(small_mnist):
 
 
 def test_resume_gives_exactly_the_uninterrupted_result(small_mnist, tmp_path):
-    settings = dict(epochs=4, dropout=0.2, augment=True, validation_size=500,
-                    early_stopping=10, schedule="cosine", warmup_epochs=1)
+    settings = dict(
+        epochs=4, dropout=0.2, augment=True, validation_size=500, early_stopping=10, schedule="cosine", warmup_epochs=1
+    )
     full, full_result = fit(small_mnist, tmp_path / "full", **settings)
 
     def interrupt_in_epoch_3(line):
@@ -73,8 +74,9 @@ def test_checkpoint_and_metrics_written_each_epoch(small_mnist, tmp_path):
 
 
 def test_divergence_stops_with_a_clear_message_and_keeps_the_checkpoint(small_mnist, tmp_path):
-    trainer = Trainer(TrainConfig(**{**FAST, "optimizer": "sgd", "lr": 1.0, "epochs": 5}), small_mnist,
-                      tmp_path, log=None)
+    trainer = Trainer(
+        TrainConfig(**{**FAST, "optimizer": "sgd", "lr": 1.0, "epochs": 5}), small_mnist, tmp_path, log=None
+    )
     trainer.fit()  # a sane run writes its checkpoint...
     before = (tmp_path / "checkpoint.npz").read_bytes()
     trainer.config.epochs = 7
@@ -86,15 +88,17 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_checkpoint(small_mn
 
 def test_early_stopping_stops_and_restores_the_best_weights(small_mnist):
     # A rate too high for SGD makes validation loss worsen after a few epochs.
-    trainer, result = fit(small_mnist, epochs=30, validation_size=500, early_stopping=2,
-                          optimizer="sgd", lr=0.5, batch_size=32)
+    trainer, result = fit(
+        small_mnist, epochs=30, validation_size=500, early_stopping=2, optimizer="sgd", lr=0.5, batch_size=32
+    )
     assert result.stopped_early and len(result.history) < 30
     best = min(result.history, key=lambda r: r["val_loss"])
     assert result.best_epoch == best["epoch"]
     from scratchnn.training.evaluation import evaluate
 
-    val_loss, _ = evaluate(trainer.model, small_mnist.train.images[trainer.val_idx],
-                           small_mnist.train.labels[trainer.val_idx])
+    val_loss, _ = evaluate(
+        trainer.model, small_mnist.train.images[trainer.val_idx], small_mnist.train.labels[trainer.val_idx]
+    )
     assert abs(val_loss - best["val_loss"]) < 1e-6
 
 
@@ -130,8 +134,9 @@ def test_batch_sampler_covers_every_row_once_with_a_partial_last_batch():
 
 
 def test_layer_options_reach_the_model(small_mnist):
-    trainer = Trainer(TrainConfig(**{**FAST, "layers": (784, 16, 8, 10), "dropout": 0.3, "batch_norm": True}),
-                      small_mnist, log=None)
+    trainer = Trainer(
+        TrainConfig(**{**FAST, "layers": (784, 16, 8, 10), "dropout": 0.3, "batch_norm": True}), small_mnist, log=None
+    )
     kinds = [type(layer).__name__ for layer in trainer.model.layers]
     assert kinds == ["Dense", "BatchNorm", "ReLU", "Dropout", "Dense", "BatchNorm", "ReLU", "Dropout", "Dense"]
     assert all(layer.p == 0.3 for layer in trainer.model.layers if isinstance(layer, Dropout))
@@ -162,7 +167,10 @@ OPTION_PAIRS = {
     "hflip": (dict(augment=True), dict(augment=True, hflip=True)),
     "optimizer rmsprop": (dict(), dict(optimizer="rmsprop", lr=1e-3)),
     "momentum": (dict(optimizer="sgd", lr=0.1), dict(optimizer="sgd", lr=0.1, momentum=0.9)),
-    "nesterov": (dict(optimizer="sgd", lr=0.1, momentum=0.9), dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True)),
+    "nesterov": (
+        dict(optimizer="sgd", lr=0.1, momentum=0.9),
+        dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True),
+    ),
     "seed": (dict(), dict(seed=1)),
     "validation_size": (dict(), dict(validation_size=100)),
     "dtype": (dict(), dict(dtype="float64")),
@@ -178,16 +186,25 @@ def test_each_option_changes_the_trained_weights(small_mnist, option):
 
 
 def test_monitor_val_accuracy_keeps_the_most_accurate_epoch(small_mnist):
-    trainer, result = fit(small_mnist, epochs=5, validation_size=500, early_stopping=5, monitor="val_accuracy",
-                          optimizer="sgd", lr=0.5, batch_size=32)
+    trainer, result = fit(
+        small_mnist,
+        epochs=5,
+        validation_size=500,
+        early_stopping=5,
+        monitor="val_accuracy",
+        optimizer="sgd",
+        lr=0.5,
+        batch_size=32,
+    )
     accuracies = [row["val_accuracy"] for row in result.history]
     assert max(accuracies) != min(accuracies)
     assert result.best_epoch == 1 + accuracies.index(max(accuracies))
 
 
 def test_monitor_val_loss_keeps_the_lowest_loss_epoch(small_mnist):
-    trainer, result = fit(small_mnist, epochs=5, validation_size=500, early_stopping=5,
-                          optimizer="sgd", lr=0.5, batch_size=32)
+    trainer, result = fit(
+        small_mnist, epochs=5, validation_size=500, early_stopping=5, optimizer="sgd", lr=0.5, batch_size=32
+    )
     losses = [row["val_loss"] for row in result.history]
     assert result.best_epoch == 1 + losses.index(min(losses))
 
@@ -198,19 +215,24 @@ def test_adamw_without_weight_decay_gets_pytorchs_default():
     assert TrainConfig(optimizer="adamw", lr=1e-3, weight_decay=0.0).weight_decay == 0.0  # asked for
 
 
-@pytest.mark.parametrize("settings, message", [
-    (dict(max_rotation=30), "--max-rotation 30 has no effect without --augment"),
-    (dict(hflip=True), "--hflip True has no effect without --augment"),
-    (dict(elastic_alpha=1.0), "--elastic-alpha 1.0 has no effect without --augment"),
-    (dict(gamma=0.5), "--gamma 0.5 has no effect without --schedule step"),
-    (dict(step_size=3), "--step-size 3 has no effect without --schedule step"),
-    (dict(min_lr=0.01), "--min-lr 0.01 has no effect without --schedule cosine"),
-    (dict(monitor="val_accuracy"), "--monitor val_accuracy has no effect without --early-stopping"),
-    (dict(schedule="cosine", min_lr=0.5), "--min-lr.*above the learning rate"),
-    (dict(schedule="step", gamma=0), "--gamma"), (dict(schedule="step", step_size=0), "--step-size"),
-    (dict(schedule="cosine", min_lr=-0.1), "--min-lr"), (dict(batch_norm=True, batch_size=1), "at least 2"),
-    (dict(layers=("a", 10)), "layers must be whole-number sizes"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(max_rotation=30), "--max-rotation 30 has no effect without --augment"),
+        (dict(hflip=True), "--hflip True has no effect without --augment"),
+        (dict(elastic_alpha=1.0), "--elastic-alpha 1.0 has no effect without --augment"),
+        (dict(gamma=0.5), "--gamma 0.5 has no effect without --schedule step"),
+        (dict(step_size=3), "--step-size 3 has no effect without --schedule step"),
+        (dict(min_lr=0.01), "--min-lr 0.01 has no effect without --schedule cosine"),
+        (dict(monitor="val_accuracy"), "--monitor val_accuracy has no effect without --early-stopping"),
+        (dict(schedule="cosine", min_lr=0.5), "--min-lr.*above the learning rate"),
+        (dict(schedule="step", gamma=0), "--gamma"),
+        (dict(schedule="step", step_size=0), "--step-size"),
+        (dict(schedule="cosine", min_lr=-0.1), "--min-lr"),
+        (dict(batch_norm=True, batch_size=1), "at least 2"),
+        (dict(layers=("a", 10)), "layers must be whole-number sizes"),
+    ],
+)
 def test_settings_that_would_do_nothing_or_cannot_work_are_refused(settings, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**settings)
@@ -270,16 +292,19 @@ class _RateBlowsUpAtTheLastStep:
         return self.rate if progress >= self.last_progress else 0.1
 
 
-@pytest.mark.parametrize("rate, message", [
-    (float("inf"), "NaN or infinite"),       # weights become inf/NaN
-    (1e36, "the (val|test) loss is"),        # weights finite but absurd: the evaluation overflows
-])
-def test_a_last_step_that_ruins_the_weights_fails_and_keeps_a_finite_checkpoint(small_mnist, tmp_path, rate,
-                                                                                message):
+@pytest.mark.parametrize(
+    "rate, message",
+    [
+        (float("inf"), "NaN or infinite"),  # weights become inf/NaN
+        (1e36, "the (val|test) loss is"),  # weights finite but absurd: the evaluation overflows
+    ],
+)
+def test_a_last_step_that_ruins_the_weights_fails_and_keeps_a_finite_checkpoint(small_mnist, tmp_path, rate, message):
     from scratchnn.training.checkpoint import load_checkpoint
 
-    trainer = Trainer(TrainConfig(**{**FAST, "batch_size": 0, "optimizer": "sgd", "epochs": 2}), small_mnist,
-                      tmp_path, log=None)
+    trainer = Trainer(
+        TrainConfig(**{**FAST, "batch_size": 0, "optimizer": "sgd", "epochs": 2}), small_mnist, tmp_path, log=None
+    )
     trainer.schedule = _RateBlowsUpAtTheLastStep(1, rate)
     with pytest.raises(DivergenceError, match=f"end of epoch 2.*{message}.*epoch 1"):
         trainer.fit()
@@ -306,11 +331,19 @@ def test_wrong_layer_sizes_for_the_dataset_are_refused(small_mnist):
         Trainer(TrainConfig(layers=(784, 5)), small_mnist)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(epochs=0), "epochs"), (dict(lr=-1), "learning rate"), (dict(optimizer="lbfgs"), "optimizer"),
-    (dict(dropout=1.0), "dropout"), (dict(early_stopping=3), "validation"), (dict(nesterov=True), "nesterov"),
-    (dict(schedule="exp"), "schedule"), (dict(layers=(784,)), "layers"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(epochs=0), "epochs"),
+        (dict(lr=-1), "learning rate"),
+        (dict(optimizer="lbfgs"), "optimizer"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(early_stopping=3), "validation"),
+        (dict(nesterov=True), "nesterov"),
+        (dict(schedule="exp"), "schedule"),
+        (dict(layers=(784,)), "layers"),
+    ],
+)
 def test_bad_settings_are_refused_with_a_clear_message(bad, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**bad)
@@ -327,8 +360,13 @@ TINY_CNN = "conv4k3 relu maxpool2 flatten dense10"
 def test_an_architecture_trains_through_the_same_loop_and_saves_in_checkpoints(small_mnist, tmp_path):
     trainer, result = fit(small_mnist, tmp_path, architecture=TINY_CNN, epochs=2, validation_size=500)
     assert trainer.model.input_shape == (1, 28, 28)
-    assert [type(layer).__name__ for layer in trainer.model.layers] == ["Conv2D", "ReLU", "MaxPool2D", "Flatten",
-                                                                        "Dense"]
+    assert [type(layer).__name__ for layer in trainer.model.layers] == [
+        "Conv2D",
+        "ReLU",
+        "MaxPool2D",
+        "Flatten",
+        "Dense",
+    ]
     assert result.history[-1]["test_accuracy"] > 0.8  # chance is 0.10
     resumed = Trainer.resume(tmp_path, small_mnist, log=None)
     np.testing.assert_array_equal(resumed.model.params, trainer.model.params)
@@ -369,8 +407,9 @@ def test_float_features_of_any_shape_train_and_evaluate_as_they_are():
         name, class_names = "features", ["neg", "pos"]
         train = test = split
 
-    trainer = Trainer(TrainConfig(layers=(5, 8, 2), epochs=3, batch_size=50, optimizer="adam", lr=0.01),
-                      Data(), log=None)
+    trainer = Trainer(
+        TrainConfig(layers=(5, 8, 2), epochs=3, batch_size=50, optimizer="adam", lr=0.01), Data(), log=None
+    )
     assert trainer.model.input_shape == (5,)
     trainer.fit()
     _, acc = evaluate(trainer.model, features, labels)

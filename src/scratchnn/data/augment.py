@@ -93,9 +93,7 @@ class Augmentation:
             and not self.flip_horizontal
         )
 
-    def apply(
-        self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray | None = None
-    ) -> np.ndarray:
+    def apply(self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray | None = None) -> np.ndarray:
         """Return a randomly distorted copy of a batch of square images.
 
         Parameters
@@ -119,9 +117,7 @@ class Augmentation:
             np.copyto(out, images)
             return out
         batch_size, side, _ = batch.shape
-        matrices = random_affine_matrices(
-            batch_size, rng, self.max_shift, self.max_rotation, self.max_scale, size=side
-        )
+        matrices = random_affine_matrices(batch_size, rng, self.max_shift, self.max_rotation, self.max_scale, size=side)
         if self.flip_horizontal:
             mirror_x(matrices, rng.random(batch_size) < 0.5, size=side)
         coords_y, coords_x = affine_sampling_grid(
@@ -307,12 +303,8 @@ def warp_bilinear(images, coords_y, coords_x, out: np.ndarray | None = None) -> 
     flat = padded.reshape(-1)
     top_left_v = flat.take(top_left, out=_scratch("warp_v00", shape), mode="clip")
     top_right_v = flat[1:].take(top_left, out=_scratch("warp_v01", shape), mode="clip")
-    bottom_left_v = flat[padded_width:].take(
-        top_left, out=_scratch("warp_v10", shape), mode="clip"
-    )
-    bottom_right_v = flat[padded_width + 1 :].take(
-        top_left, out=_scratch("warp_v11", shape), mode="clip"
-    )
+    bottom_left_v = flat[padded_width:].take(top_left, out=_scratch("warp_v10", shape), mode="clip")
+    bottom_right_v = flat[padded_width + 1 :].take(top_left, out=_scratch("warp_v11", shape), mode="clip")
 
     # The formula above as three linear interpolations a + f * (b - a), in place:
     # along x in the top and bottom rows, then along y between them.
@@ -440,14 +432,11 @@ def _as_square_batch(images) -> np.ndarray:
         side = math.isqrt(images.shape[1])
         if side * side != images.shape[1]:
             raise ValueError(
-                f"augmentation expects flat images of a square size like (B, 784), "
-                f"got shape {images.shape}"
+                f"augmentation expects flat images of a square size like (B, 784), got shape {images.shape}"
             )
         images = images.reshape(images.shape[0], side, side)
     elif images.ndim != 3 or images.shape[1] != images.shape[2]:
-        raise ValueError(
-            f"augmentation expects images of shape (B, 784) or (B, 28, 28), got {images.shape}"
-        )
+        raise ValueError(f"augmentation expects images of shape (B, 784) or (B, 28, 28), got {images.shape}")
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(
             f"augmentation expects float images with values in [0, 1], got {images.dtype} "

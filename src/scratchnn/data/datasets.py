@@ -48,8 +48,16 @@ __all__ = [
 CLASS_NAMES = {
     "mnist": tuple(str(digit) for digit in range(10)),
     "fashion-mnist": (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ),
 }
 IMAGE_SHAPE = (28, 28)
@@ -112,8 +120,7 @@ class Split:
     def __post_init__(self):
         if len(self.images) != len(self.labels):
             raise ValueError(
-                f"Split needs one label per image, got {len(self.images)} images "
-                f"and {len(self.labels)} labels"
+                f"Split needs one label per image, got {len(self.images)} images and {len(self.labels)} labels"
             )
 
     def __len__(self) -> int:
@@ -202,8 +209,7 @@ def load_dataset(
             folder = download_dataset(name, dest_dir=default_cache_dir(), progress=progress)
         except DownloadError as error:
             raise DownloadError(
-                f"no complete copy of {name} found on disk; looked in:\n{looked}\n"
-                f"and then {error}"
+                f"no complete copy of {name} found on disk; looked in:\n{looked}\nand then {error}"
             ) from error
     return _load_folder(name, folder, verify)
 
@@ -308,8 +314,7 @@ def _check_split(split, images, images_path, labels, labels_path) -> None:
         )
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise DataError(
-            f"{labels_path}: expected a 1-D array of uint8 labels, found "
-            f"{labels.dtype} of shape {labels.shape}"
+            f"{labels_path}: expected a 1-D array of uint8 labels, found {labels.dtype} of shape {labels.shape}"
         )
     if len(images) != len(labels):
         raise DataError(
@@ -318,8 +323,7 @@ def _check_split(split, images, images_path, labels, labels_path) -> None:
         )
     if len(images) != SPLIT_SIZES[split]:
         raise DataError(
-            f"{images_path}: expected the official {split} split of {SPLIT_SIZES[split]} "
-            f"images, found {len(images)}"
+            f"{images_path}: expected the official {split} split of {SPLIT_SIZES[split]} images, found {len(images)}"
         )
     out_of_range = np.flatnonzero(labels >= NUM_CLASSES)
     if out_of_range.size:

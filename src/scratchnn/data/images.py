@@ -107,19 +107,22 @@ def open_image(source):
         except PermissionError:
             raise ImageError(f"{name}: permission denied") from None
         except UnidentifiedImageError:
-            raise ImageError(f"{name}: not an image file Pillow can read "
-                             "(expected PNG, JPEG, BMP, GIF, TIFF, WebP, ...)") from None
+            raise ImageError(
+                f"{name}: not an image file Pillow can read (expected PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
+            ) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(f"{name}: claims too many pixels (a decompression bomb?); "
-                             f"at most {MAX_PIXELS:,} are read") from None
+            raise ImageError(
+                f"{name}: claims too many pixels (a decompression bomb?); at most {MAX_PIXELS:,} are read"
+            ) from None
         except OSError as exc:
             raise ImageError(f"{name}: cannot be read ({exc.strerror or exc})") from None
     width, height = image.size
     if width == 0 or height == 0:
         raise ImageError(f"{name}: the image has no pixels ({width}x{height})")
     if width * height > MAX_PIXELS:
-        raise ImageError(f"{name}: {width}x{height} is more than {MAX_PIXELS:,} pixels "
-                         "(a decompression bomb?); shrink it first")
+        raise ImageError(
+            f"{name}: {width}x{height} is more than {MAX_PIXELS:,} pixels (a decompression bomb?); shrink it first"
+        )
     try:
         shrink = max(width, height) // WORKING_SIDE
         if image.format == "JPEG" and shrink >= 2:
@@ -236,7 +239,7 @@ def _rim(height, width):
     """Boolean mask of the outer rim: the last ~3% of each side, at least one pixel."""
     rim = np.ones((height, width), bool)
     w = max(1, round(0.03 * min(height, width)))
-    rim[w:height - w, w:width - w] = False
+    rim[w : height - w, w : width - w] = False
     return rim
 
 
@@ -278,12 +281,16 @@ def _ink_strength(colour, alpha, ink, name):
     noise = 3 * float(np.median(difference[rim])) if rim.any() else 0.0
     peak = float(difference.max())
     if peak < MIN_CONTRAST:
-        raise ImageError(f"{name}: blank image: no ink found (the strongest contrast with the paper "
-                         f"is {peak:.0%}; at least {MIN_CONTRAST:.0%} is needed)")
+        raise ImageError(
+            f"{name}: blank image: no ink found (the strongest contrast with the paper "
+            f"is {peak:.0%}; at least {MIN_CONTRAST:.0%} is needed)"
+        )
     if peak <= noise:
-        raise ImageError(f"{name}: blank image: nothing stands out from the paper (it varies by "
-                         f"{noise:.0%}, the strongest contrast is {peak:.0%}); if the ink covers the edges, "
-                         "force the ink's polarity (dark or light)")
+        raise ImageError(
+            f"{name}: blank image: nothing stands out from the paper (it varies by "
+            f"{noise:.0%}, the strongest contrast is {peak:.0%}); if the ink covers the edges, "
+            "force the ink's polarity (dark or light)"
+        )
     floor = max(noise, 0.15 * peak)
     return np.maximum(difference - floor, 0) / (peak - floor)
 
@@ -296,7 +303,7 @@ def _ink_box(strength):
     """
     padded = np.pad(strength, 1)
     height, width = strength.shape
-    mean = sum(padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)) / 9
+    mean = sum(padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)) / 9
     mask = mean >= 0.2
     if not mask.any():  # only faint or one-pixel ink: take all of it
         mask = strength > 0
@@ -332,5 +339,5 @@ def _frame(strength, framing, name):
     else:
         top_row, left = (SIZE - height) // 2, (SIZE - width) // 2
     out = np.zeros((SIZE, SIZE), np.float32)
-    out[top_row:top_row + height, left:left + width] = small
+    out[top_row : top_row + height, left : left + width] = small
     return out

@@ -96,8 +96,9 @@ def _write_relu(graph, layer, x, name):
 
 
 def _write_batch_norm(graph, layer, x, name):
-    inputs = [x] + [graph.constant(f"{name}.{key}", getattr(layer, key))
-                    for key in ("gamma", "beta", "running_mean", "running_var")]
+    inputs = [x] + [
+        graph.constant(f"{name}.{key}", getattr(layer, key)) for key in ("gamma", "beta", "running_mean", "running_var")
+    ]
     # ONNX's momentum has our meaning: running = momentum * running + (1 - momentum) * batch.
     return graph.node("BatchNormalization", inputs, name, epsilon=float(layer.eps), momentum=float(layer.momentum))
 
@@ -127,9 +128,16 @@ def _write_pool(op_type):
 
 
 # Layer type name -> function writing its node(s); returns the output's name.
-_WRITERS = {"Dense": _write_dense, "ReLU": _write_relu, "BatchNorm": _write_batch_norm, "Dropout": _write_dropout,
-            "Flatten": _write_flatten, "Conv2D": _write_conv, "MaxPool2D": _write_pool("MaxPool"),
-            "AvgPool2D": _write_pool("AveragePool")}
+_WRITERS = {
+    "Dense": _write_dense,
+    "ReLU": _write_relu,
+    "BatchNorm": _write_batch_norm,
+    "Dropout": _write_dropout,
+    "Flatten": _write_flatten,
+    "Conv2D": _write_conv,
+    "MaxPool2D": _write_pool("MaxPool"),
+    "AvgPool2D": _write_pool("AveragePool"),
+}
 
 
 def to_onnx(model, probabilities=False, metadata=None):
@@ -162,8 +170,10 @@ def to_onnx(model, probabilities=False, metadata=None):
     for i, layer in enumerate(model.layers):
         write = _WRITERS.get(type(layer).__name__)
         if write is None:
-            raise ModelFileError(f"cannot write layer {i + 1}, {layer!r}, as ONNX: no export for "
-                                 f"{type(layer).__name__} layers (known: {', '.join(sorted(_WRITERS))})")
+            raise ModelFileError(
+                f"cannot write layer {i + 1}, {layer!r}, as ONNX: no export for "
+                f"{type(layer).__name__} layers (known: {', '.join(sorted(_WRITERS))})"
+            )
         x = write(graph, layer, x, f"layer{i}")
     output = "probabilities" if probabilities else "logits"
     if probabilities:
@@ -173,11 +183,20 @@ def to_onnx(model, probabilities=False, metadata=None):
     element = helper.np_dtype_to_tensor_dtype(graph.dtype)
     input_shape = model.input_shape
     onnx_graph = helper.make_graph(
-        graph.nodes, "scratchnn", [helper.make_tensor_value_info(INPUT_NAME, element, ["N", *input_shape])],
-        [helper.make_tensor_value_info(output, element, ["N", model.output_size])], graph.initializers)
-    proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
-                              producer_name="scratchnn", producer_version=__version__,
-                              doc_string=f"{model!r}; output: {output}")
+        graph.nodes,
+        "scratchnn",
+        [helper.make_tensor_value_info(INPUT_NAME, element, ["N", *input_shape])],
+        [helper.make_tensor_value_info(output, element, ["N", model.output_size])],
+        graph.initializers,
+    )
+    proto = helper.make_model(
+        onnx_graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        ir_version=IR_VERSION,
+        producer_name="scratchnn",
+        producer_version=__version__,
+        doc_string=f"{model!r}; output: {output}",
+    )
     for key in METADATA_KEYS:
         if metadata and key in metadata:
             proto.metadata_props.add(key=key, value=json.dumps(metadata[key]))
@@ -201,8 +220,8 @@ class _ChainReader:
     def __init__(self, source, constants):
         self.source = source
         self.constants = constants
-        self.specs = []    # {"type": ..., settings}
-        self.arrays = []   # per spec: {attribute name: array}
+        self.specs = []  # {"type": ..., settings}
+        self.arrays = []  # per spec: {attribute name: array}
         self.bias_pending = False  # the last Dense came from a MatMul; an Add may give its bias
         self.final_softmax = None
 
@@ -270,10 +289,18 @@ class _ChainReader:
     def BatchNormalization(self, node, attrs):
         if attrs.get("training_mode", 0) or len([o for o in node.output if o]) > 1:
             raise self.refuse(node, "BatchNormalization in training mode; export the model in evaluation mode")
-        arrays = {key: self.constant(node, i, key)
-                  for i, key in enumerate(("gamma", "beta", "running_mean", "running_var"), 1)}
-        self.add({"type": "BatchNorm", "momentum": _attribute_float(attrs.get("momentum", 0.9)),
-                  "eps": _attribute_float(attrs.get("epsilon", 1e-5))}, arrays)
+        arrays = {
+            key: self.constant(node, i, key)
+            for i, key in enumerate(("gamma", "beta", "running_mean", "running_var"), 1)
+        }
+        self.add(
+            {
+                "type": "BatchNorm",
+                "momentum": _attribute_float(attrs.get("momentum", 0.9)),
+                "eps": _attribute_float(attrs.get("epsilon", 1e-5)),
+            },
+            arrays,
+        )
 
     def Dropout(self, node, attrs):
         ratio = self.constant(node, 1, "ratio")
@@ -295,8 +322,9 @@ class _ChainReader:
         """A 2-D attribute with equal entries (kernel, strides), as one int."""
         values = list(attrs.get(name, default or []))
         if len(values) != 2 or values[0] != values[1]:
-            raise self.refuse(node, f"{name} {values}: scratchnn's image layers are 2-D with square "
-                                    f"{name.replace('_shape', 's')}")
+            raise self.refuse(
+                node, f"{name} {values}: scratchnn's image layers are 2-D with square {name.replace('_shape', 's')}"
+            )
         return int(values[0])
 
     def padding(self, node, attrs):
@@ -316,22 +344,32 @@ class _ChainReader:
         W = self.constant(node, 1, "weights")
         b = self.constant(node, 2, "bias")
         if W.ndim != 4 or attrs.get("group", 1) != 1:
-            raise self.refuse(node, f"only 2-D convolutions without groups are a layer (weights {W.shape}, "
-                                    f"group {attrs.get('group', 1)})")
+            raise self.refuse(
+                node,
+                f"only 2-D convolutions without groups are a layer (weights {W.shape}, group {attrs.get('group', 1)})",
+            )
         kernel = self.square(node, attrs, "kernel_shape", W.shape[2:])
         if W.shape[2] != W.shape[3]:
             raise self.refuse(node, f"a {W.shape[2]}x{W.shape[3]} kernel; scratchnn's kernels are square")
         filters = W.shape[0]
-        self.add({"type": "Conv2D", "filters": int(filters), "kernel": kernel,
-                  "stride": self.square(node, attrs, "strides", [1, 1]), "padding": self.padding(node, attrs)},
-                 {"W": W.transpose(2, 3, 1, 0), "b": np.zeros(filters) if b is None else b})
+        self.add(
+            {
+                "type": "Conv2D",
+                "filters": int(filters),
+                "kernel": kernel,
+                "stride": self.square(node, attrs, "strides", [1, 1]),
+                "padding": self.padding(node, attrs),
+            },
+            {"W": W.transpose(2, 3, 1, 0), "b": np.zeros(filters) if b is None else b},
+        )
 
     def pool(self, node, attrs, layer_type):
         if len([o for o in node.output if o]) > 1:
             raise self.refuse(node, f"{node.op_type} with an Indices output is not a layer")
         if attrs.get("ceil_mode", 0) or self.padding(node, attrs):
-            raise self.refuse(node, f"{node.op_type} with padding or ceil_mode=1; only unpadded, "
-                                    f"floor-mode pooling is a layer")
+            raise self.refuse(
+                node, f"{node.op_type} with padding or ceil_mode=1; only unpadded, floor-mode pooling is a layer"
+            )
         size = self.square(node, attrs, "kernel_shape")
         self.add({"type": layer_type, "size": size, "stride": self.square(node, attrs, "strides", [1, 1])})
 
@@ -385,8 +423,9 @@ def from_onnx(proto, source="ONNX model"):
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     inputs = [value for value in graph.input if value.name not in constants]
     if len(inputs) != 1 or len(graph.output) != 1:
-        raise ModelFileError(f"{source}: expected one input and one output, found {len(inputs)} and "
-                             f"{len(graph.output)}")
+        raise ModelFileError(
+            f"{source}: expected one input and one output, found {len(inputs)} and {len(graph.output)}"
+        )
     element = inputs[0].type.tensor_type.elem_type
     dtypes = {helper.tensor_dtype_to_np_dtype(element)} if element else set()
     if not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
@@ -400,22 +439,27 @@ def from_onnx(proto, source="ONNX model"):
             raise reader.refuse(node, f"operator {node.domain}.{node.op_type} is not supported")
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "Constant":
-            constants[node.output[0]] = numpy_helper.to_array(attrs["value"]) if "value" in attrs else \
-                np.array(next(iter(attrs.values())))
+            constants[node.output[0]] = (
+                numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.array(next(iter(attrs.values())))
+            )
             continue
         if node.op_type == "Identity" and node.input[0] in constants:
             constants[node.output[0]] = constants[node.input[0]]  # PyTorch names shared weights this way
             continue
         read = getattr(reader, node.op_type, None) if node.op_type[0].isupper() else None
         if read is None:
-            raise reader.refuse(node, f"operator {node.op_type} is not supported; scratchnn reads "
-                                      f"{', '.join(_read_operators())}")
+            raise reader.refuse(
+                node, f"operator {node.op_type} is not supported; scratchnn reads {', '.join(_read_operators())}"
+            )
         if reader.final_softmax:
             raise reader.refuse(node, f"{reader.final_softmax} is read only as the final output")
         data = [name for name in node.input if name and name not in constants]
         if data != [current]:
-            raise reader.refuse(node, f"its inputs {list(data)} are not the previous node's output ({current}) "
-                                      f"alone: scratchnn models are chains of layers")
+            raise reader.refuse(
+                node,
+                f"its inputs {list(data)} are not the previous node's output ({current}) "
+                f"alone: scratchnn models are chains of layers",
+            )
         read(node, attrs)
         current = node.output[0]
     if current != graph.output[0].name:
@@ -447,8 +491,13 @@ def _build(reader, input_shape, dtype, source):
     """The model of the specs read, built by the library's one builder, with the weights read."""
     try:
         model = build_model(reader.specs, input_shape, seed=0, dtype=dtype.type)
-        model.load_state_arrays({f"layer{i}.{key}": np.asarray(value, dtype)
-                                 for i, arrays in enumerate(reader.arrays) for key, value in arrays.items()})
+        model.load_state_arrays(
+            {
+                f"layer{i}.{key}": np.asarray(value, dtype)
+                for i, arrays in enumerate(reader.arrays)
+                for key, value in arrays.items()
+            }
+        )
     except (ScratchnnError, ValueError) as exc:
         raise ModelFileError(f"{source}: the layers do not fit together ({exc})") from None
     return model

@@ -95,15 +95,19 @@ def plan_model(specs, input_shape, dtype=np.float32, memory_limit=None):
         plans.append(LayerPlan(spec, shape, tuple(out_shape), int(n_params)))
         shape = tuple(out_shape)
     if len(shape) != 1:
-        raise ConfigError(f"the last layer gives feature maps {shape_text(shape)}, not class scores; "
-                          f"end with flatten and a dense layer")
+        raise ConfigError(
+            f"the last layer gives feature maps {shape_text(shape)}, not class scores; "
+            f"end with flatten and a dense layer"
+        )
     total = sum(p.n_params for p in plans)
     need = total * BYTES_PER_PARAM.get(np.dtype(dtype), 24)
     limit = physical_memory() if memory_limit is None else memory_limit
     if limit and need > limit:
-        raise ConfigError(f"the model is too large for memory: {total:,} parameters need about "
-                          f"{_bytes_text(need)} for weights, gradients and optimiser state; "
-                          f"this machine has {_bytes_text(limit)}")
+        raise ConfigError(
+            f"the model is too large for memory: {total:,} parameters need about "
+            f"{_bytes_text(need)} for weights, gradients and optimiser state; "
+            f"this machine has {_bytes_text(limit)}"
+        )
     return plans
 
 
@@ -211,8 +215,10 @@ def parse_architecture(text):
     for word in words:
         spec = _parse_word(word, names)
         if spec is None:
-            raise ConfigError(f"--arch: cannot read {word!r}; write layers like conv32k3s1p1, maxpool2, avgpool2s1, "
-                              f"bn, relu, dropout0.25, flatten, dense128 (known: {', '.join(sorted(names))})")
+            raise ConfigError(
+                f"--arch: cannot read {word!r}; write layers like conv32k3s1p1, maxpool2, avgpool2s1, "
+                f"bn, relu, dropout0.25, flatten, dense128 (known: {', '.join(sorted(names))})"
+            )
         specs.append(normalize_spec(spec, f"--arch {word!r}"))
     return specs
 
@@ -224,7 +230,7 @@ def _parse_word(word, names):
     for name in every:
         if not word.startswith(name):
             continue
-        m = _SETTINGS.fullmatch(word[len(name):])
+        m = _SETTINGS.fullmatch(word[len(name) :])
         if m is None:
             continue
         cls = names[_ALIASES.get(name, name)]
@@ -279,5 +285,3 @@ def _bytes_text(n):
         if n < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
-
-

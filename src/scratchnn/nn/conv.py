@@ -33,8 +33,10 @@ def _windows(name, size, stride, padding, height, width):
     """Output height and width of sliding a size x size window, or a ValueError."""
     h, w = height + 2 * padding - size, width + 2 * padding - size
     if h < 0 or w < 0:
-        raise ValueError(f"{name}'s {size}x{size} window is larger than its "
-                         f"{'padded ' if padding else ''}input of {height + 2 * padding}x{width + 2 * padding}")
+        raise ValueError(
+            f"{name}'s {size}x{size} window is larger than its "
+            f"{'padded ' if padding else ''}input of {height + 2 * padding}x{width + 2 * padding}"
+        )
     return h // stride + 1, w // stride + 1
 
 
@@ -50,8 +52,9 @@ def window_view(x_nhwc, size, stride, out_h, out_w):
     """
     sn, sh, sw, sc = x_nhwc.strides
     n, _, _, c = x_nhwc.shape
-    return as_strided(x_nhwc, (n, out_h, out_w, size, size, c), (sn, sh * stride, sw * stride, sh, sw, sc),
-                      writeable=False)
+    return as_strided(
+        x_nhwc, (n, out_h, out_w, size, size, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False
+    )
 
 
 class Conv2D(Layer):
@@ -100,8 +103,15 @@ class Conv2D(Layer):
 
     @classmethod
     def from_config(cls, config, input_shape, rng, dtype):
-        return cls(input_shape[0], int(config["filters"]), int(config["kernel"]), int(config["stride"]),
-                   int(config["padding"]), rng, dtype)
+        return cls(
+            input_shape[0],
+            int(config["filters"]),
+            int(config["kernel"]),
+            int(config["stride"]),
+            int(config["padding"]),
+            rng,
+            dtype,
+        )
 
     def get_config(self):
         return {"filters": self.filters, "kernel": self.kernel, "stride": self.stride, "padding": self.padding}
@@ -167,8 +177,10 @@ class Conv2D(Layer):
         return dx[:, p : p + h, p : p + w].transpose(0, 3, 1, 2)
 
     def __repr__(self):
-        return (f"Conv2D({self.in_channels}, {self.filters}, kernel={self.kernel}, stride={self.stride}, "
-                f"padding={self.padding})")
+        return (
+            f"Conv2D({self.in_channels}, {self.filters}, kernel={self.kernel}, stride={self.stride}, "
+            f"padding={self.padding})"
+        )
 
 
 class _Pool2D(Layer):
@@ -253,7 +265,6 @@ class MaxPool2D(_Pool2D):
             np.multiply(dy, is_max, out=term)
             dx_values += term
         return dx.transpose(0, 3, 1, 2)
-
 
     # The common 2x2 window, stride 2, as two pairwise maxima (along rows, then
     # down columns) on half-size arrays: ~30x faster than the general loop above.

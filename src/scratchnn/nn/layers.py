@@ -79,9 +79,9 @@ class Layer:
     # True when the output has the input's shape (activations, dropout, normalisation).
     keeps_shape = True
     defaults = {}
-    text_name = None      # name in the --arch text form
-    text_number = None    # the setting written right after the name: dense128
-    text_letters = {}     # settings written as letter + number: k3 -> kernel 3
+    text_name = None  # name in the --arch text form
+    text_number = None  # the setting written right after the name: dense128
+    text_letters = {}  # settings written as letter + number: k3 -> kernel 3
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -168,8 +168,10 @@ class Dense(Layer):
     def plan(cls, input_shape, units):
         units = positive_int("units", units)
         if len(input_shape) != 1:
-            raise ValueError(f"Dense needs a vector per example, got feature maps {shape_text(input_shape)}; "
-                             f"put Flatten (flatten) before it")
+            raise ValueError(
+                f"Dense needs a vector per example, got feature maps {shape_text(input_shape)}; "
+                f"put Flatten (flatten) before it"
+            )
         return (units,), input_shape[0] * units + units
 
     @classmethod

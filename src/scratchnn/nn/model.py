@@ -34,11 +34,14 @@ class Sequential:
             try:
                 self.shapes.append(tuple(layer.output_shape(self.shapes[-1])))
             except ValueError as exc:
-                raise ShapeError(f"layer {i} {layer!r} does not fit its input {shape_text(self.shapes[-1])}: "
-                                 f"{exc}") from None
+                raise ShapeError(
+                    f"layer {i} {layer!r} does not fit its input {shape_text(self.shapes[-1])}: {exc}"
+                ) from None
         if len(self.shapes[-1]) != 1:
-            raise ShapeError(f"the model's output {shape_text(self.shapes[-1])} is not a vector of class scores; "
-                             f"end it with Flatten and Dense")
+            raise ShapeError(
+                f"the model's output {shape_text(self.shapes[-1])} is not a vector of class scores; "
+                f"end it with Flatten and Dense"
+            )
         self._flatten_parameters()
         # Backward stops at the first layer with parameters: nobody needs dL/dx there
         # (and skipping it saves the largest matrix product of the backward pass).
@@ -53,8 +56,10 @@ class Sequential:
                 return (layer.n_in,)
             if not layer.keeps_shape:
                 break
-        raise ShapeError(f"cannot tell the input shape of {self!r}: its first layers do not fix it; "
-                         f"give input_shape, e.g. Sequential(layers, input_shape=(1, 28, 28))")
+        raise ShapeError(
+            f"cannot tell the input shape of {self!r}: its first layers do not fix it; "
+            f"give input_shape, e.g. Sequential(layers, input_shape=(1, 28, 28))"
+        )
 
     def _flatten_parameters(self):
         slots = [(layer, name) for layer in self.layers for name in layer.param_names]
@@ -142,9 +147,11 @@ class Sequential:
         """``x`` as (N, *input_shape), or a ShapeError saying why it does not fit."""
         x = np.asarray(x)
         if x.ndim < 1 or int(np.prod(x.shape[1:])) != self.input_size or (x.ndim == 1 and self.input_size != 1):
-            raise ShapeError(f"input of shape {shape_text(x.shape)} does not fit the model: it takes examples of "
-                             f"shape {shape_text(self.input_shape)} ({self.input_size} numbers each), "
-                             f"as (N, {', '.join(map(str, self.input_shape))})")
+            raise ShapeError(
+                f"input of shape {shape_text(x.shape)} does not fit the model: it takes examples of "
+                f"shape {shape_text(self.input_shape)} ({self.input_size} numbers each), "
+                f"as (N, {', '.join(map(str, self.input_shape))})"
+            )
         return x.reshape((x.shape[0],) + self.input_shape)
 
     def state_arrays(self):

@@ -27,8 +27,12 @@ META_KEY = "__model__"
 
 def model_spec(model):
     """The JSON-able description of ``model`` (without its arrays)."""
-    return {"format": FORMAT_VERSION, "dtype": str(model.dtype), "input_shape": list(model.input_shape),
-            "layers": model_specs(model)}
+    return {
+        "format": FORMAT_VERSION,
+        "dtype": str(model.dtype),
+        "input_shape": list(model.input_shape),
+        "layers": model_specs(model),
+    }
 
 
 def upgrade_spec(spec):
@@ -47,8 +51,12 @@ def upgrade_spec(spec):
             layers.append(layer)
     if input_shape is None:
         raise ValueError("a format-1 model needs a Dense layer")
-    return {"format": FORMAT_VERSION, "dtype": spec.get("dtype", "float32"), "input_shape": input_shape,
-            "layers": layers}
+    return {
+        "format": FORMAT_VERSION,
+        "dtype": spec.get("dtype", "float32"),
+        "input_shape": input_shape,
+        "layers": layers,
+    }
 
 
 def model_from_spec(spec):
@@ -102,8 +110,10 @@ def load_model(path):
         names = set(archive.headers) - {META_KEY}
         missing, unexpected = sorted(set(expected) - names), sorted(names - set(expected))
         if missing or unexpected:
-            raise ModelFileError(f"{path}: the arrays do not fit the model it describes: missing {missing}, "
-                                 f"unexpected {unexpected}")
-        model.load_state_arrays({name: archive.read(name, target.shape, target.dtype)
-                                 for name, target in expected.items()})
+            raise ModelFileError(
+                f"{path}: the arrays do not fit the model it describes: missing {missing}, unexpected {unexpected}"
+            )
+        model.load_state_arrays(
+            {name: archive.read(name, target.shape, target.dtype) for name, target in expected.items()}
+        )
     return model, metadata

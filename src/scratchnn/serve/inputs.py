@@ -67,14 +67,15 @@ def read_predict_request(mimetype, body, query, dataset="mnist"):
         ``{"activations": bool, "saliency": bool, "input": bool}``.
     """
     if not body:
-        raise RequestError(400, "empty request: send a PNG image, or JSON with \"image\" or \"pixels\"")
+        raise RequestError(400, 'empty request: send a PNG image, or JSON with "image" or "pixels"')
     if mimetype == "application/json":
         return _read_json(body, dataset)
     if mimetype.startswith("image/") or mimetype == "application/octet-stream":
         options = {name: _query_flag(query, name) for name in OPTIONS}
         return picture_to_pixels(body, dataset, "the request body"), options
-    raise RequestError(415, f"unsupported content type {mimetype or '(none)'!r}: send image bytes "
-                            "(e.g. image/png) or application/json")
+    raise RequestError(
+        415, f"unsupported content type {mimetype or '(none)'!r}: send image bytes (e.g. image/png) or application/json"
+    )
 
 
 def _read_json(body, dataset):
@@ -83,32 +84,34 @@ def _read_json(body, dataset):
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestError(400, f"the request body is not valid JSON ({exc})") from None
     if not isinstance(request, dict):
-        raise RequestError(400, "the JSON body must be an object such as {\"image\": \"data:image/png;base64,...\"}")
+        raise RequestError(400, 'the JSON body must be an object such as {"image": "data:image/png;base64,..."}')
     unknown = sorted(set(request) - {"image", "pixels", *OPTIONS})
     if unknown:
-        raise RequestError(400, f"unknown field(s) {unknown}; expected \"image\" or \"pixels\", "
-                                f"and optionally {', '.join(map(repr, OPTIONS))}")
+        raise RequestError(
+            400,
+            f'unknown field(s) {unknown}; expected "image" or "pixels", and optionally {", ".join(map(repr, OPTIONS))}',
+        )
     options = {}
     for name in OPTIONS:
         value = request.get(name, False)
         if not isinstance(value, bool):
-            raise RequestError(400, f"\"{name}\" must be true or false, got {json.dumps(value)}")
+            raise RequestError(400, f'"{name}" must be true or false, got {json.dumps(value)}')
         options[name] = value
     if ("image" in request) == ("pixels" in request):
-        raise RequestError(400, "send exactly one of \"image\" (a PNG data URL) and \"pixels\" (a 28x28 array)")
+        raise RequestError(400, 'send exactly one of "image" (a PNG data URL) and "pixels" (a 28x28 array)')
     if "pixels" in request:
         return pixels_from_array(request["pixels"]), options
     image = request["image"]
     if not isinstance(image, str):
-        raise RequestError(400, "\"image\" must be a string: a data URL such as data:image/png;base64,...")
+        raise RequestError(400, '"image" must be a string: a data URL such as data:image/png;base64,...')
     match = _DATA_URL.match(image)
     if not match:
-        raise RequestError(400, "\"image\" must be a base64 data URL starting with data:image/...;base64,")
+        raise RequestError(400, '"image" must be a base64 data URL starting with data:image/...;base64,')
     try:
-        data = base64.b64decode(image[match.end():], validate=True)
+        data = base64.b64decode(image[match.end() :], validate=True)
     except (binascii.Error, ValueError):
-        raise RequestError(400, "\"image\" is not valid base64 after its data:image/...;base64, prefix") from None
-    return picture_to_pixels(data, dataset, "the \"image\" data URL"), options
+        raise RequestError(400, '"image" is not valid base64 after its data:image/...;base64, prefix') from None
+    return picture_to_pixels(data, dataset, 'the "image" data URL'), options
 
 
 def _query_flag(query, name):
@@ -145,20 +148,21 @@ def picture_to_pixels(data, dataset, what):
 
 def pixels_from_array(value):
     """A JSON 28x28 array of numbers in [0, 1] -> float32 (28, 28), or a :class:`RequestError`."""
+
     def is_number(item):
         return isinstance(item, (int, float)) and not isinstance(item, bool)
 
     if isinstance(value, list) and value and all(is_number(item) for item in value):
-        raise RequestError(422, f"\"pixels\" must be 28 rows of 28 numbers, got one flat list of {len(value)}")
+        raise RequestError(422, f'"pixels" must be 28 rows of 28 numbers, got one flat list of {len(value)}')
     if not (isinstance(value, list) and all(isinstance(row, list) and all(map(is_number, row)) for row in value)):
-        raise RequestError(400, "\"pixels\" must be a 28x28 array of numbers (a list of 28 rows of 28)")
+        raise RequestError(400, '"pixels" must be a 28x28 array of numbers (a list of 28 rows of 28)')
     lengths = sorted({len(row) for row in value})
     if len(value) != SIDE or lengths != [SIDE]:
         got = f"{len(value)} rows" + (f" of {'/'.join(map(str, lengths))} numbers" if lengths else "")
-        raise RequestError(422, f"\"pixels\" must be 28 rows of 28 numbers, got {got}")
+        raise RequestError(422, f'"pixels" must be 28 rows of 28 numbers, got {got}')
     pixels = np.array(value, dtype=np.float64)
     if not np.all(np.isfinite(pixels)) or pixels.min() < 0 or pixels.max() > 1:
-        raise RequestError(422, "\"pixels\" values must be numbers in [0, 1] (0 = background, 1 = ink)")
+        raise RequestError(422, '"pixels" values must be numbers in [0, 1] (0 = background, 1 = ink)')
     if not pixels.any():
-        raise RequestError(422, "\"pixels\" are all 0: a blank image, nothing to read")
+        raise RequestError(422, '"pixels" are all 0: a blank image, nothing to read')
     return pixels.astype(np.float32)

@@ -43,8 +43,10 @@ class ModelView:
         self.network = classifier.network
         self.input_shape = tuple(classifier.input_shape)
         if int(np.prod(self.input_shape)) != SIDE * SIDE:
-            raise ModelFileError(f"scratchnn serve shows 28x28 drawings; this model takes inputs of shape "
-                                 f"{self.input_shape} ({int(np.prod(self.input_shape))} values, not 784)")
+            raise ModelFileError(
+                f"scratchnn serve shows 28x28 drawings; this model takes inputs of shape "
+                f"{self.input_shape} ({int(np.prod(self.input_shape))} values, not 784)"
+            )
         self._lock = threading.Lock()
         self.hidden = self._find_hidden_layers()
 
@@ -73,8 +75,9 @@ class ModelView:
         for index, shape in self.hidden:
             weighted = next((repr(layers[i]) for i in range(index - 1, -1, -1) if "W" in layers[i].param_names), "")
             kind = "feature maps" if len(shape) == 3 else "units"
-            hidden.append({"layer": index, "name": f"{weighted} \u2192 {layers[index]!r}", "kind": kind,
-                           "shape": list(shape)})
+            hidden.append(
+                {"layer": index, "name": f"{weighted} \u2192 {layers[index]!r}", "kind": kind, "shape": list(shape)}
+            )
         metadata = self.classifier.metadata
         return {
             "dataset": self.dataset,
@@ -100,12 +103,16 @@ class ModelView:
             logits = outputs[-1][1][0].astype(np.float64)
             probabilities = softmax(logits[None])[0]
             winner = int(probabilities.argmax())
-            answer = {"class": winner, "name": self.classifier.class_names[winner],
-                      "probabilities": probabilities.tolist()}
+            answer = {
+                "class": winner,
+                "name": self.classifier.class_names[winner],
+                "probabilities": probabilities.tolist(),
+            }
             if activations:
                 answer["activations"] = [
                     {"layer": index, "shape": list(shape), "values": outputs[index][1][0].tolist()}
-                    for index, shape in self.hidden]
+                    for index, shape in self.hidden
+                ]
             if saliency:
                 gradient = input_gradient(self.network, self._batch(pixels), winner)
                 answer["saliency"] = gradient.reshape(SIDE, SIDE).tolist()

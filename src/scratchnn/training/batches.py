@@ -49,8 +49,7 @@ class BatchSampler:
         """Yield the batches of one epoch; ``rng`` shuffles (ignored for full batch)."""
         if self.full_batch:
             if self._full is None:
-                self._full = (as_model_input(self.images[self.indices], dtype=self.dtype),
-                              self.labels[self.indices])
+                self._full = (as_model_input(self.images[self.indices], dtype=self.dtype), self.labels[self.indices])
             yield self._full
             return
         order = self.indices[rng.permutation(len(self.indices))]

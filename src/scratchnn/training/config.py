@@ -70,17 +70,18 @@ class TrainConfig:
     max_scale: float = 0.1
     elastic_alpha: float = 0.0
     elastic_sigma: float = 4.0
-    hflip: bool = False              # random left-right mirroring (clothes, not digits)
+    hflip: bool = False  # random left-right mirroring (clothes, not digits)
     validation_size: int = 0
-    early_stopping: int = 0          # patience in epochs; 0 = off
-    monitor: str = "val_loss"        # or val_accuracy
+    early_stopping: int = 0  # patience in epochs; 0 = off
+    monitor: str = "val_loss"  # or val_accuracy
     test_every_epoch: bool = True
     seed: int = 0
     dtype: str = "float32"
 
     def __post_init__(self):
         if isinstance(self.layers, (str, bytes)) or not all(
-                isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in _iterable(self.layers)):
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in _iterable(self.layers)
+        ):
             raise ConfigError(f"layers must be whole-number sizes like 784,128,64,10; got {self.layers!r}")
         self.layers = tuple(int(s) for s in _iterable(self.layers))  # a bare 0 becomes (0,), refused below
         if self.weight_decay is None:
@@ -88,11 +89,14 @@ class TrainConfig:
         if isinstance(self.architecture, str):
             self.architecture = parse_architecture(self.architecture)
         elif not isinstance(self.architecture, (list, tuple, type(None))):
-            raise ConfigError(f"an architecture is a text like 'conv8k3 relu flatten dense10' or a list of "
-                              f"layer specs, got {self.architecture!r}")
+            raise ConfigError(
+                f"an architecture is a text like 'conv8k3 relu flatten dense10' or a list of "
+                f"layer specs, got {self.architecture!r}"
+            )
         elif self.architecture is not None:
-            self.architecture = [normalize_spec(spec, f"architecture layer {i}")
-                                 for i, spec in enumerate(self.architecture, 1)]
+            self.architecture = [
+                normalize_spec(spec, f"architecture layer {i}") for i, spec in enumerate(self.architecture, 1)
+            ]
         self.validate()
 
     def validate(self):
@@ -105,28 +109,38 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(what)
 
-        need(len(self.layers) >= 2 and min(self.layers) >= 1,
-             f"layers must be at least two positive sizes like 784,128,64,10; got {self.layers}")
-        need(self.architecture is None or (self.architecture and not self.dropout and not self.batch_norm),
-             "dropout and batch norm settings shape the --layers MLP; with an architecture, write them as "
-             "layers (dropout0.25, bn) instead")
-        need(not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
-             "--nesterov needs --optimizer sgd and --momentum > 0")
+        need(
+            len(self.layers) >= 2 and min(self.layers) >= 1,
+            f"layers must be at least two positive sizes like 784,128,64,10; got {self.layers}",
+        )
+        need(
+            self.architecture is None or (self.architecture and not self.dropout and not self.batch_norm),
+            "dropout and batch norm settings shape the --layers MLP; with an architecture, write them as "
+            "layers (dropout0.25, bn) instead",
+        )
+        need(
+            not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
+            "--nesterov needs --optimizer sgd and --momentum > 0",
+        )
         need(self.momentum == 0 or self.optimizer == "sgd", "--momentum applies to --optimizer sgd only")
-        need(not self.early_stopping or self.validation_size > 0,
-             "early stopping watches the validation split: set --validation-size > 0")
-        need(not (self.batch_norm and self.batch_size == 1),
-             "--batch-norm needs batches of at least 2 images (the variance of one row is undefined)")
+        need(
+            not self.early_stopping or self.validation_size > 0,
+            "early stopping watches the validation split: set --validation-size > 0",
+        )
+        need(
+            not (self.batch_norm and self.batch_size == 1),
+            "--batch-norm needs batches of at least 2 images (the variance of one row is undefined)",
+        )
         defaults = {f.name: f.default for f in fields(type(self))}
         for name, (acts, switch) in ONLY_WITH.items():
             value = getattr(self, name)
-            need(value == defaults[name] or acts(self),
-                 f"{flag(name)} {value} has no effect without {switch}")
-        need(not self.augment or self.elastic_alpha == 0 or self.elastic_sigma > 0,
-             "--elastic-sigma must be > 0 when --elastic-alpha is set")
+            need(value == defaults[name] or acts(self), f"{flag(name)} {value} has no effect without {switch}")
+        need(
+            not self.augment or self.elastic_alpha == 0 or self.elastic_sigma > 0,
+            "--elastic-sigma must be > 0 when --elastic-alpha is set",
+        )
         # The schedule checks how its own settings fit together (e.g. --min-lr <= --lr).
-        LRSchedule(self.lr, self.schedule, self.epochs, self.step_size, self.gamma, self.min_lr,
-                   self.warmup_epochs)
+        LRSchedule(self.lr, self.schedule, self.epochs, self.step_size, self.gamma, self.min_lr, self.warmup_epochs)
 
     def model_specs(self):
         """The layer specs of the network: ``architecture``, or the MLP ``layers`` describe."""

@@ -131,8 +131,10 @@ class Evaluation:
     def class_table(self):
         """One dict per class: ``class``, ``name``, ``precision``, ``recall``, ``f1``, ``support``."""
         metrics = self.class_metrics()
-        return [{"class": i, "name": name, **{key: metrics[key][i].item() for key in metrics}}
-                for i, name in enumerate(self.class_names)]
+        return [
+            {"class": i, "name": name, **{key: metrics[key][i].item() for key in metrics}}
+            for i, name in enumerate(self.class_names)
+        ]
 
     def confident_mistakes(self, count=16):
         """Indices of the misclassified examples the model was surest of, surest first."""

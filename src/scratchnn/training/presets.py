@@ -9,21 +9,42 @@ PRESETS = {
     "classic": {},
     # 784-128-64-10 with the best recipe found (see README for its measurements).
     "mlp": dict(
-        epochs=60, batch_size=128, optimizer="adam", lr=3e-3, schedule="cosine",
-        warmup_epochs=1, augment=True, validation_size=5000,
+        epochs=60,
+        batch_size=128,
+        optimizer="adam",
+        lr=3e-3,
+        schedule="cosine",
+        warmup_epochs=1,
+        augment=True,
+        validation_size=5000,
     ),
     # A wider MLP for >= 99%.
     "mlp-large": dict(
-        layers=(784, 1024, 1024, 10), epochs=60, batch_size=128, optimizer="adam", lr=1e-3,
-        schedule="cosine", warmup_epochs=1, dropout=0.2, batch_norm=True, augment=True,
-        elastic_alpha=1.0, validation_size=5000,
+        layers=(784, 1024, 1024, 10),
+        epochs=60,
+        batch_size=128,
+        optimizer="adam",
+        lr=1e-3,
+        schedule="cosine",
+        warmup_epochs=1,
+        dropout=0.2,
+        batch_norm=True,
+        augment=True,
+        elastic_alpha=1.0,
+        validation_size=5000,
     ),
     # A small CNN (the PyTorch reference network of the benchmark, with dropout before
     # the classifier) trained on distorted digits; about 10-15 minutes on 2 cores.
     "cnn": dict(
         architecture="conv32k3 relu maxpool2 conv64k3 relu maxpool2 flatten dense128 relu dropout0.3 dense10",
-        epochs=15, batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine", warmup_epochs=1,
-        augment=True, validation_size=5000,
+        epochs=15,
+        batch_size=128,
+        optimizer="adam",
+        lr=1e-3,
+        schedule="cosine",
+        warmup_epochs=1,
+        augment=True,
+        validation_size=5000,
     ),
 }
 

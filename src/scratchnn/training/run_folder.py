@@ -33,8 +33,7 @@ CONFIG_NAME = "config.json"
 def check_run_name(name):
     """Refuse a ``--name`` that is not one plain folder name (no ``/``, ``..``, absolute path)."""
     if not name or name in (".", "..") or "/" in name or "\0" in name or (os.sep != "/" and os.sep in name):
-        raise RunFolderError(f"--name {name!r} must be one folder name inside --output-dir, "
-                             f"without '/' or '..'")
+        raise RunFolderError(f"--name {name!r} must be one folder name inside --output-dir, without '/' or '..'")
     return name
 
 
@@ -65,8 +64,9 @@ class RunFolder:
             except BlockingIOError:
                 holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
                 os.close(fd)
-                raise RunFolderError(f"run folder {self.path} is in use by {holder}; wait for it to finish "
-                                     f"or choose another --name") from None
+                raise RunFolderError(
+                    f"run folder {self.path} is in use by {holder}; wait for it to finish or choose another --name"
+                ) from None
             # The holder before us may have removed the lock file after we opened it:
             # then our lock is on a deleted file and does not count. Try again.
             try:
@@ -131,8 +131,10 @@ def open_new_run(output_dir, name, overwrite=False):
             if overwrite:
                 _replace_folder(run.path)
             elif not _unfinished(run.path):
-                raise RunFolderError(f"run folder {run.path} already exists; choose another --name, continue "
-                                     f"it with --resume {run.path}, or pass --overwrite to replace it")
+                raise RunFolderError(
+                    f"run folder {run.path} already exists; choose another --name, continue "
+                    f"it with --resume {run.path}, or pass --overwrite to replace it"
+                )
         run.path.mkdir(exist_ok=True)
     except BaseException:
         run._unlock()

@@ -55,15 +55,23 @@ class LRSchedule:
     steps_per_epoch: int = 1
 
     def __post_init__(self):
-        for name, value in [("lr", self.lr), ("schedule", self.kind), ("epochs", self.epochs),
-                            ("step_size", self.step_size), ("gamma", self.gamma), ("min_lr", self.min_lr),
-                            ("warmup_epochs", self.warmup_epochs)]:
+        for name, value in [
+            ("lr", self.lr),
+            ("schedule", self.kind),
+            ("epochs", self.epochs),
+            ("step_size", self.step_size),
+            ("gamma", self.gamma),
+            ("min_lr", self.min_lr),
+            ("warmup_epochs", self.warmup_epochs),
+        ]:
             check_setting(name, value)
         if not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1:
             raise ConfigError(f"steps per epoch must be a whole number >= 1, got {self.steps_per_epoch!r}")
         if self.kind == "cosine" and self.min_lr > self.lr:
-            raise ConfigError(f"minimum learning rate (--min-lr) {self.min_lr:g} is above the learning rate "
-                              f"(--lr) {self.lr:g}: cosine annealing would make the rate climb")
+            raise ConfigError(
+                f"minimum learning rate (--min-lr) {self.min_lr:g} is above the learning rate "
+                f"(--lr) {self.lr:g}: cosine annealing would make the rate climb"
+            )
 
     def at(self, progress):
         """The rate of the step that starts after ``progress`` epochs."""

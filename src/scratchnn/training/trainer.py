@@ -67,18 +67,22 @@ def check_model_fits(config, example_shape, n_classes, dataset_name):
     specs = config.model_specs()
     if config.architecture is None:
         if config.layers[0] != n_pixels:
-            raise ConfigError(f"the first layer size must be {n_pixels} (pixels per {dataset_name} image), "
-                              f"got {config.layers[0]}")
+            raise ConfigError(
+                f"the first layer size must be {n_pixels} (pixels per {dataset_name} image), got {config.layers[0]}"
+            )
         if config.layers[-1] != n_classes:
-            raise ConfigError(f"the last layer size must be {n_classes} ({dataset_name} classes), "
-                              f"got {config.layers[-1]}")
+            raise ConfigError(
+                f"the last layer size must be {n_classes} ({dataset_name} classes), got {config.layers[-1]}"
+            )
     input_shape = input_shape_for(specs, example_shape)
     # Checked layer by layer (shapes, memory) before anything is allocated.
     plans = plan_model(specs, input_shape, np.dtype(config.dtype))
     n_outputs = plans[-1].output_shape[0]
     if n_outputs != n_classes:
-        raise ConfigError(f"the network gives {n_outputs} outputs; {dataset_name} has "
-                          f"{n_classes} classes, so the last layer must be dense{n_classes}")
+        raise ConfigError(
+            f"the network gives {n_outputs} outputs; {dataset_name} has "
+            f"{n_classes} classes, so the last layer must be dense{n_classes}"
+        )
     return specs, input_shape
 
 
@@ -103,25 +107,43 @@ class Trainer:
         specs, input_shape = check_model_fits(config, dataset.train.images.shape[1:], n_classes, dataset.name)
         self.model = build_model(specs, input_shape, config.seed, dtype.type)
         self.loss_fn = SoftmaxCrossEntropy()
-        self.optimizer = make_optimizer(config.optimizer, config.lr, config.momentum,
-                                        config.nesterov, config.weight_decay)
+        self.optimizer = make_optimizer(
+            config.optimizer, config.lr, config.momentum, config.nesterov, config.weight_decay
+        )
         train_idx, self.val_idx = split_train_validation(len(dataset.train), config.validation_size, config.seed)
         # Gathered once: 5,000 uint8 images are 4 MB, cheaper than re-indexing each epoch.
         self.val_images = dataset.train.images[self.val_idx]
         self.val_labels = dataset.train.labels[self.val_idx]
-        self.sampler = BatchSampler(dataset.train.images, dataset.train.labels, train_idx,
-                                    config.batch_size, dtype.type, min_batch=self.model.min_batch)
-        self.schedule = LRSchedule(config.lr, config.schedule, config.epochs, config.step_size,
-                                   config.gamma, config.min_lr, config.warmup_epochs,
-                                   steps_per_epoch=len(self.sampler))
+        self.sampler = BatchSampler(
+            dataset.train.images,
+            dataset.train.labels,
+            train_idx,
+            config.batch_size,
+            dtype.type,
+            min_batch=self.model.min_batch,
+        )
+        self.schedule = LRSchedule(
+            config.lr,
+            config.schedule,
+            config.epochs,
+            config.step_size,
+            config.gamma,
+            config.min_lr,
+            config.warmup_epochs,
+            steps_per_epoch=len(self.sampler),
+        )
         self.augmentation = None
         if config.augment:
             from ..data.augment import Augmentation
 
             self.augmentation = Augmentation(
-                max_shift=config.max_shift, max_rotation=config.max_rotation, max_scale=config.max_scale,
-                elastic_alpha=config.elastic_alpha, elastic_sigma=config.elastic_sigma,
-                flip_horizontal=config.hflip)
+                max_shift=config.max_shift,
+                max_rotation=config.max_rotation,
+                max_scale=config.max_scale,
+                elastic_alpha=config.elastic_alpha,
+                elastic_sigma=config.elastic_sigma,
+                flip_horizontal=config.hflip,
+            )
         # Shuffling and augmentation draw from this generator; dropout from the model's.
         self.data_rng = np.random.default_rng([config.seed, 2])
         self._aug_out = self._aug_cast = None
@@ -142,8 +164,14 @@ class Trainer:
         if self.progress:
             from tqdm import tqdm
 
-            bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch}/{self.config.epochs}",
-                       leave=False, unit="batch", file=sys.stderr)
+            bar = tqdm(
+                batches,
+                total=n_batches,
+                desc=f"epoch {epoch}/{self.config.epochs}",
+                leave=False,
+                unit="batch",
+                file=sys.stderr,
+            )
             batches = bar
         # Overflow shows up as a non-finite loss, which is checked and reported below.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -162,8 +190,9 @@ class Trainer:
             logits = model.forward(x, training=True)
             loss = loss_fn.forward(logits, y)
             if not loss <= self.loss_limit:  # also true for NaN
-                self._diverged(f"epoch {epoch}, batch {i + 1}/{n_batches}",
-                               f"the loss is {loss:g} at learning rate {opt.lr:g}")
+                self._diverged(
+                    f"epoch {epoch}, batch {i + 1}/{n_batches}", f"the loss is {loss:g} at learning rate {opt.lr:g}"
+                )
             correct += int(np.count_nonzero(logits.argmax(axis=1) == y))
             model.backward(loss_fn.backward())
             opt.step(model.params, model.grads, model.n_decayed)
@@ -205,9 +234,11 @@ class Trainer:
         self.model.forward(as_model_input(probe, dtype=self.model.dtype), training=False)
         dead = [i for i, layer in relus if not layer.any_active()]
         if dead:
-            self._diverged(f"the end of epoch {epoch}",
-                           f"every unit of layer {dead[0]} (ReLU) is 0 for the whole last batch (dead ReLUs): "
-                           f"the output no longer depends on the input")
+            self._diverged(
+                f"the end of epoch {epoch}",
+                f"every unit of layer {dead[0]} (ReLU) is 0 for the whole last batch (dead ReLUs): "
+                f"the output no longer depends on the input",
+            )
 
     def _diverged(self, where, what):
         kept = ""
@@ -233,7 +264,8 @@ class Trainer:
                     row["val_loss"], row["val_accuracy"] = evaluate(self.model, self.val_images, self.val_labels)
                 if self.dataset.test is not None and (cfg.test_every_epoch or epoch == cfg.epochs):
                     row["test_loss"], row["test_accuracy"] = evaluate(
-                        self.model, self.dataset.test.images, self.dataset.test.labels)
+                        self.model, self.dataset.test.images, self.dataset.test.labels
+                    )
             for key in ("val_loss", "test_loss"):
                 if key in row and not row[key] <= self.loss_limit:  # the last step's weights, evaluated
                     self._diverged(f"the end of epoch {epoch}", f"the {key.replace('_', ' ')} is {row[key]:g}")
@@ -247,8 +279,10 @@ class Trainer:
                 self.save_checkpoint()
                 write_metrics(self.run_dir, self.history)
             if stopped_early:
-                self.log(f"early stopping: no better {cfg.monitor} for {cfg.early_stopping} epochs; "
-                         f"restoring the weights of epoch {self.best[1]}")
+                self.log(
+                    f"early stopping: no better {cfg.monitor} for {cfg.early_stopping} epochs; "
+                    f"restoring the weights of epoch {self.best[1]}"
+                )
                 break
         best_epoch = None
         if cfg.early_stopping and self.best is not None:
@@ -282,8 +316,9 @@ class Trainer:
             "model_rngs": _rng_states(self.model),
             "optimizer": {k: v for k, v in opt_state.items() if not isinstance(v, np.ndarray)},
             "stopped_early": self.stopped_early,
-            "early_stopping": None if self.best is None else
-            {"value": self.best[0], "epoch": self.best[1], "bad_epochs": self.bad_epochs},
+            "early_stopping": None
+            if self.best is None
+            else {"value": self.best[0], "epoch": self.best[1], "bad_epochs": self.bad_epochs},
         }
         arrays = {**prefixed("model", self.model.state_arrays()), **prefixed("optimizer", opt_arrays)}
         if self.best is not None:
@@ -303,8 +338,7 @@ class Trainer:
             done = len(state["history"])
             if epochs is not None:
                 if epochs < done:
-                    raise ConfigError(f"--epochs {epochs} is fewer than the {done} epochs this run has already "
-                                      f"trained")
+                    raise ConfigError(f"--epochs {epochs} is fewer than the {done} epochs this run has already trained")
                 config.epochs = int(epochs)
                 config.validate()
             trainer = cls(config, dataset, run_dir, log, progress)
@@ -328,8 +362,11 @@ class Trainer:
 def format_epoch(row, total_epochs):
     """One human-readable line for an epoch's history row."""
     width = len(str(total_epochs))
-    parts = [f"epoch {row['epoch']:>{width}}/{total_epochs}",
-             f"loss {row['train_loss']:.4f}", f"acc {row['train_accuracy']:.2%}"]
+    parts = [
+        f"epoch {row['epoch']:>{width}}/{total_epochs}",
+        f"loss {row['train_loss']:.4f}",
+        f"acc {row['train_accuracy']:.2%}",
+    ]
     if "val_loss" in row:
         parts += [f"val_loss {row['val_loss']:.4f}", f"val_acc {row['val_accuracy']:.2%}"]
     if "test_loss" in row:
