@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 import pytest  # noqa: E402
-
 from skip_policy import in_ci, kind_of  # noqa: E402
 
 

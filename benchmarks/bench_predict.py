@@ -35,9 +35,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from user_images import KINDS, write_user_style_files  # noqa: E402
+
 import scratchnn  # noqa: E402
 from scratchnn.data import images as preprocessing  # noqa: E402
-from user_images import KINDS, write_user_style_files  # noqa: E402
 
 
 def run_cli(model, folder):

@@ -29,7 +29,6 @@ import io
 import json
 import os
 import queue
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -16,9 +16,10 @@ _beside = ROOT.parent / "shared" / "data"
 if not os.environ.get("SCRATCHNN_DATA") and _beside.is_dir():
     os.environ["SCRATCHNN_DATA"] = str(_beside)
 
+from skip_policy import dataset_missing_reason  # noqa: E402
+
 from scratchnn.data import DATASET_NAMES, find_dataset_dir  # noqa: E402
 from scratchnn.errors import DataError  # noqa: E402
-from skip_policy import dataset_missing_reason  # noqa: E402
 
 # name -> the folder holding the real dataset, or the skip reason saying why there is none.
 # Found as the program finds them (--data-dir, $SCRATCHNN_DATA, the user cache, a system

@@ -5,12 +5,12 @@ import dataclasses
 import numpy as np
 import pytest
 from PIL import Image
+from user_images import user_style_images
 
 import scratchnn
 from scratchnn.classifier import Classifier, make_config
 from scratchnn.errors import ConfigError, ImageError, ModelFileError
 from scratchnn.nn import build_mlp
-from user_images import user_style_images
 
 
 def test_predict_takes_batches_single_images_uint8_and_floats(digit_classifier, mnist):

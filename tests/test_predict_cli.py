@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from user_images import write_user_style_files
 
 from scratchnn.classifier import Classifier
 from scratchnn.cli import main
 from scratchnn.nn import build_mlp
-from user_images import write_user_style_files
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from skip_policy import SKIP_KINDS, UNKNOWN, dataset_missing_reason, kind_of
 
 ROOT = Path(__file__).resolve().parents[1]

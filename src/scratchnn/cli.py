@@ -8,7 +8,6 @@ flags); never a traceback.
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from .errors import ScratchnnError
@@ -166,11 +165,10 @@ def _add_data_flags(parser):
 
 
 def build_parser():
+    from . import __version__
     from .nn.optimizers import OPTIMIZERS
     from .training.presets import PRESETS
     from .training.schedules import SCHEDULES
-
-    from . import __version__
 
     parser = argparse.ArgumentParser(prog="scratchnn", description="Neural networks from scratch in NumPy.")
     parser.add_argument("--version", action="version", version=f"scratchnn {__version__}")

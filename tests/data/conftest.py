@@ -22,7 +22,6 @@ import pytest
 
 from scratchnn.data import datasets, download
 
-
 # Written independently of scratchnn.data.idx so that a wrong table there shows up.
 IDX_TYPE_CODES = {
     np.dtype(np.uint8): 0x08,

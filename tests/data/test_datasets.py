@@ -177,7 +177,8 @@ def test_nothing_found_returns_none(places):
 
 def test_system_copy_of_fashion_mnist_is_the_debian_path(monkeypatch):
     monkeypatch.undo()  # the sealed environment hides the module's own value
-    assert datasets.SYSTEM_DATASET_DIRS == {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+    expected = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+    assert datasets.SYSTEM_DATASET_DIRS == expected
 
 
 def test_raw_and_gzip_files_may_be_mixed(tmp_path):

@@ -18,8 +18,8 @@ import pytest
 from scratchnn.data import download, load_dataset
 from scratchnn.data.download import (
     DATASET_FILES,
-    Mirror,
     RAW_SHA256,
+    Mirror,
     default_cache_dir,
     download_dataset,
 )

@@ -1,7 +1,7 @@
 """`scratchnn download` end to end, against the loopback mirror server."""
 
-import hashlib
 import gzip
+import hashlib
 
 from scratchnn.cli import main
 from scratchnn.data import download

@@ -7,11 +7,9 @@ import pytest
 
 from scratchnn.errors import ConfigError, ModelFileError, ShapeError
 from scratchnn.nn import (
-    Conv2D,
     Dense,
     Dropout,
     Flatten,
-    MaxPool2D,
     ReLU,
     Sequential,
     architecture_text,

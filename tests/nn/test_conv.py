@@ -3,9 +3,9 @@ finite-difference gradient checks in float64 for several shapes, strides, paddin
 
 import numpy as np
 import pytest
+from test_layers import check_layer
 
 from scratchnn.nn import AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D
-from test_layers import check_layer
 
 
 def direct_convolution(x, W, b, stride, padding):

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from gradcheck import numerical_gradient, relative_error
+
 from scratchnn.nn import build_mlp, build_model, parse_architecture
 from scratchnn.nn.inspection import input_gradient, layer_outputs
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from gradcheck import numerical_gradient, relative_error
+
 from scratchnn.nn import BatchNorm, Dense, Dropout, ReLU
 
 TOL = 1e-6

@@ -1,8 +1,8 @@
 """The fused softmax-cross-entropy loss: value, gradient, stability."""
 
 import numpy as np
-
 from gradcheck import numerical_gradient, relative_error
+
 from scratchnn.nn import SoftmaxCrossEntropy, softmax
 
 

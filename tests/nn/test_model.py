@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from gradcheck import numerical_gradient, relative_error
+
 from scratchnn.errors import ModelFileError
 from scratchnn.nn import Dense, SoftmaxCrossEntropy, build_mlp, he_normal
 from scratchnn.nn.serialize import load_model, save_model

@@ -10,10 +10,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from web_demo import drawn_stroke, start_server, stop_server
 
 from scratchnn.classifier import Classifier
 from scratchnn.nn import build_mlp
-from web_demo import drawn_stroke, start_server, stop_server
 
 
 @pytest.fixture(scope="session")

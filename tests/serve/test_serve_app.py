@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from web_demo import drawn_stroke, png_bytes
 
 from scratchnn.data.images import preprocess_image
 from scratchnn.nn.inspection import input_gradient
 from scratchnn.serve import create_app
 from scratchnn.serve.model_view import ModelView
-from web_demo import drawn_stroke, png_bytes
 
 
 @pytest.fixture(scope="module")

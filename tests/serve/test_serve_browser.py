@@ -231,9 +231,10 @@ def test_mnist_digits_drawn_into_the_pad_read_as_the_originals(page, mnist_class
 
 
 def test_a_cnn_shows_its_first_convolutions_feature_maps(browser, tmp_path, screenshot_dir):
+    from web_demo import start_server, stop_server
+
     from scratchnn.classifier import Classifier
     from scratchnn.nn import build_model, parse_architecture
-    from web_demo import start_server, stop_server
 
     arch = "conv8k5 relu maxpool2 flatten dense32 relu dense10"
     Classifier(build_model(parse_architecture(arch), (1, 28, 28), seed=0), "mnist").save(tmp_path / "cnn.npz")

@@ -11,14 +11,14 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from web_demo import mnist_digits_as_pngs, start_server, stop_server
 
 from scratchnn import cli
-from scratchnn.nn import build_mlp
 from scratchnn.classifier import Classifier
+from scratchnn.nn import build_mlp
 from scratchnn.serve.inputs import picture_to_pixels
 from scratchnn.serve.model_view import ModelView
 from scratchnn.serve.server import make_demo_server, url_of
-from web_demo import mnist_digits_as_pngs, start_server, stop_server
 
 
 def request(url, method, path, body=None, content_type=None):

@@ -388,7 +388,6 @@ def test_architecture_settings_are_checked(small_mnist):
 
 def test_float_features_of_any_shape_train_and_evaluate_as_they_are():
     """The data path takes float arrays unscaled (uint8 alone is divided by 255)."""
-    import dataclasses
 
     from scratchnn.data.datasets import Split
     from scratchnn.training.evaluation import evaluate

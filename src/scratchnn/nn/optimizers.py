@@ -16,7 +16,6 @@ import numpy as np
 
 from ..parameters import check as check_setting
 
-
 # State below this magnitude is set to exactly 0 every FLUSH_EVERY steps. A
 # parameter whose gradient is 0 for a while (a pixel that is always blank) has
 # its momentum multiplied by beta at every step until it sinks into float32's

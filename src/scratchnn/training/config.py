@@ -4,7 +4,8 @@ import numbers
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import ConfigError
-from ..parameters import CONSTRAINTS, check as check_setting, flag
+from ..parameters import CONSTRAINTS, flag
+from ..parameters import check as check_setting
 from .schedules import LRSchedule
 
 # AdamW's decoupled weight decay when none is given (PyTorch's default too);

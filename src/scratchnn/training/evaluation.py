@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..nn.losses import SoftmaxCrossEntropy
 from ..data.datasets import as_model_input
+from ..nn.losses import SoftmaxCrossEntropy
 
 
 def evaluate(model, images, labels, batch_size=1000):

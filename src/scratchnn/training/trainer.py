@@ -16,9 +16,9 @@ import numpy as np
 
 from ..data.datasets import as_model_input
 from ..errors import ConfigError, DivergenceError, ModelFileError
+from ..nn.architecture import build_model, input_shape_for, plan_model
 from ..nn.layers import ReLU
 from ..nn.losses import SoftmaxCrossEntropy
-from ..nn.architecture import build_model, input_shape_for, plan_model
 from ..nn.optimizers import make_optimizer
 from .batches import BatchSampler
 from .checkpoint import load_checkpoint, prefixed, save_checkpoint, unprefixed
