@@ -89,7 +89,8 @@ def main():
     reference = model.predict(digits)
     print(
         f"model {args.model}: {model.network}, MNIST test accuracy "
-        f"{model.evaluate(test).accuracy:.2%}; on test digits {args.start}-{args.start + args.count - 1} {np.mean(reference == labels):.2%}"
+        f"{model.evaluate(test).accuracy:.2%}; on test digits {args.start}-{args.start + args.count - 1} "
+        f"{np.mean(reference == labels):.2%}"
     )
 
     with tempfile.TemporaryDirectory() as tmp:

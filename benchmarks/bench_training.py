@@ -311,10 +311,11 @@ def torch_network(nn, architecture):
         else:
             layers.append(
                 {
-                    "MaxPool2D": lambda: nn.MaxPool2d(spec["size"], spec["stride"]),
+                    # Called at once, inside the loop: spec is this layer's.
+                    "MaxPool2D": lambda: nn.MaxPool2d(spec["size"], spec["stride"]),  # noqa: B023
                     "ReLU": nn.ReLU,
                     "Flatten": nn.Flatten,
-                    "Dropout": lambda: nn.Dropout(spec["p"]),
+                    "Dropout": lambda: nn.Dropout(spec["p"]),  # noqa: B023
                 }[kind]()
             )
             continue
@@ -549,7 +550,7 @@ def run_numpy_minimal(args):
         dW.append(grads[offset : offset + n_in * n_out].reshape(n_in, n_out))
         W[-1][...] = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
         offset += n_in * n_out
-    for n_in, n_out in shapes:
+    for _n_in, n_out in shapes:
         b.append(params[offset : offset + n_out])
         db.append(grads[offset : offset + n_out])
         offset += n_out
@@ -820,7 +821,8 @@ def print_report(report):
     print()
     print(
         f"MNIST, {settings['train_rows']} training rows, {settings['test_rows']} test rows, "
-        f"MLP {'-'.join(map(str, LAYERS))} (CNN rows: see the docstring), batch {BATCH_SIZE}, {settings['epochs']} epochs "
+        f"MLP {'-'.join(map(str, LAYERS))} (CNN rows: see the docstring), batch {BATCH_SIZE}, "
+        f"{settings['epochs']} epochs "
         f"(median of the last {settings['epochs'] - settings['warmup']}), {settings['rounds']} round(s); "
         f"each figure is the median over the rounds (peak RSS: the largest)"
     )

@@ -21,8 +21,7 @@ from .data.datasets import CLASS_NAMES, Dataset, Split, load_dataset, scale_pixe
 from .data.images import preprocess_image
 from .errors import ConfigError, ImageError, ModelFileError
 from .nn.losses import softmax
-from .nn.serialize import load_model as load_network
-from .nn.serialize import save_model as save_network
+from .nn.serialize import load_model as load_network, save_model as save_network
 from .training.config import AUGMENTATION_SETTINGS, TrainConfig
 from .training.evaluation import Evaluation
 from .training.presets import PRESETS, preset_settings

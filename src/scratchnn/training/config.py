@@ -4,8 +4,8 @@ import numbers
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import ConfigError
-from ..parameters import CONSTRAINTS, flag
-from ..parameters import check as check_setting
+from ..nn.architecture import mlp_specs, normalize_spec, parse_architecture
+from ..parameters import CONSTRAINTS, check as check_setting, flag
 from .schedules import LRSchedule
 
 # AdamW's decoupled weight decay when none is given (PyTorch's default too);
@@ -22,7 +22,6 @@ ONLY_WITH = {
     "min_lr": (lambda c: c.schedule == "cosine", "--schedule cosine"),
     "monitor": (lambda c: c.early_stopping > 0, "--early-stopping"),
 }
-from ..nn.architecture import mlp_specs, normalize_spec, parse_architecture
 
 
 def _iterable(value):

@@ -22,8 +22,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..parameters import SCHEDULE_NAMES
-from ..parameters import check as check_setting
+from ..parameters import SCHEDULE_NAMES, check as check_setting
 
 SCHEDULES = SCHEDULE_NAMES
 

@@ -52,7 +52,7 @@ def _rng_states(model):
 
 
 def _set_rng_states(model, states):
-    for layer, state in zip([l for l in model.layers if hasattr(l, "rng")], states):
+    for layer, state in zip([layer for layer in model.layers if hasattr(layer, "rng")], states):
         layer.rng.bit_generator.state = state
 
 
