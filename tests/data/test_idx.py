@@ -117,8 +117,9 @@ CORRUPT_GZIP = {
 
 
 @pytest.mark.parametrize("case", CORRUPT_GZIP)
-def test_corrupt_gzip_raises_data_error_not_zlib_errors(tmp_path, case):
-    compressed = gzip.compress(bytes(range(256)) * 64)
+def test_corrupt_gzip_raises_data_error_not_zlib_errors(tmp_path, encode_idx, case):
+    # A valid IDX file inside (random bytes: no compression, so halving cuts into its data).
+    compressed = gzip.compress(encode_idx(sample_array(np.uint8, (64, 256))))
     path = tmp_path / f"{case}.gz"
     path.write_bytes(CORRUPT_GZIP[case](compressed))
     with pytest.raises(DataError) as caught:

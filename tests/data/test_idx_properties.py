@@ -62,3 +62,57 @@ def test_a_header_declaring_terabytes_is_refused_without_allocating(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 1_000_000  # bytes, against the 2**63 the header declares
+
+
+def _zeros_gzip(size, member=16 << 20):
+    """Gzip members that inflate to ``size`` zero bytes: 1 GiB costs about 1 MB and 0.1 s."""
+    block = gzip.compress(bytes(member), compresslevel=9)
+    return block * (size // member)
+
+
+def _peak_memory(call):
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_gzip_bomb_declaring_gigabytes_is_refused_before_decompressing(tmp_path):
+    # 4 GiB of images (65536 of 256x256) in a 4 MB file: over the 1 GiB limit for a decompressed IDX file.
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 3]) + struct.pack(">III", 65536, 256, 256))
+                     + _zeros_gzip(4 << 30))
+    with pytest.raises(DataError) as caught:
+        read_idx(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "(65536, 256, 256)" in message and "1073741824 bytes allowed" in message
+    peak = _peak_memory(lambda: pytest.raises(DataError, read_idx, path))
+    assert peak < 3 * path.stat().st_size  # the file itself, never the 4 GiB it inflates to
+
+
+def test_a_gzip_bomb_behind_a_small_header_stops_at_the_declared_size(tmp_path):
+    # The header declares 16 bytes; the gzip data goes on for 2 GiB of zeros.
+    path = tmp_path / "bomb-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 16)) + _zeros_gzip(2 << 30))
+    peak = _peak_memory(lambda: pytest.raises(DataError, read_idx, path))
+    assert peak < 3 * path.stat().st_size
+    with pytest.raises(DataError, match="unexpected trailing bytes: shape \\(16,\\) of uint8 needs 16 bytes"):
+        read_idx(path)
+
+
+def test_a_header_declaring_more_than_the_gzip_bytes_can_hold_is_refused(tmp_path):
+    # 100 MB declared (under the limit), in a file of about 60 bytes: DEFLATE cannot expand that far.
+    path = tmp_path / "short-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 100_000_000) + b"x" * 20))
+    with pytest.raises(DataError, match="more than its [0-9]+ gzip bytes can hold"):
+        read_idx(path)
+
+
+def test_gzip_members_one_after_another_are_read_as_one_file(tmp_path):
+    array = np.arange(600, dtype=np.uint8).reshape(20, 30)
+    data = bytes([0, 0, 0x08, 2]) + struct.pack(">II", 20, 30) + array.tobytes()
+    path = tmp_path / "members-idx2-ubyte.gz"
+    path.write_bytes(gzip.compress(data[:5]) + gzip.compress(data[5:300]) + b"\0" * 4 + gzip.compress(data[300:]))
+    np.testing.assert_array_equal(read_idx(path), array)

@@ -17,7 +17,6 @@ message names the file and says what was expected and what was found,
 because a truncated download is a user problem, not a bug.
 """
 
-import gzip
 import math
 import zlib
 from pathlib import Path
@@ -40,6 +39,12 @@ IDX_DTYPES = {
 
 _MAGIC_SIZE = 4
 _DIM_SIZE = 4
+
+# Gzip data is decompressed only as far as its IDX header declares, and a header
+# may declare at most this much: 1 GiB, twenty times MNIST's largest file (47 MB).
+MAX_DECOMPRESSED_SIZE = 1 << 30
+# DEFLATE expands by at most about 1032:1, so n compressed bytes hold at most 1032 n.
+MAX_DEFLATE_RATIO = 1032
 
 
 def read_idx(path) -> np.ndarray:
@@ -78,22 +83,96 @@ def read_idx_bytes(path) -> bytes:
     return maybe_decompress(data, source=str(path))
 
 
-def maybe_decompress(data: bytes, source: str = "<bytes>") -> bytes:
+def maybe_decompress(data: bytes, source: str = "<bytes>", max_size: int = MAX_DECOMPRESSED_SIZE) -> bytes:
     """Gunzip ``data`` if it starts with the gzip magic bytes, else return it unchanged.
 
-    zlib and gzip report damage as ``EOFError``, ``zlib.error`` or
-    ``gzip.BadGzipFile`` depending on where the damage is; all three become one
-    :class:`DataError` so callers only ever have to handle that.
+    A small .gz can inflate to gigabytes (a "gzip bomb"), so the data is never
+    decompressed blindly: the IDX header is decompressed first and checked, and
+    then exactly the bytes it declares (plus one, to notice extra data). A
+    header that declares more than ``max_size`` bytes, or more than the
+    compressed bytes can possibly hold, is refused before anything more is
+    decompressed.
+
+    Damaged gzip data (truncated, bad deflate data, a wrong CRC) and a header
+    that is not IDX both raise :class:`DataError`, so callers only ever have
+    to handle that.
     """
     if not data.startswith(GZIP_MAGIC):
         return data
-    try:
-        return gzip.decompress(data)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+    stream = _GzipReader(data, source)
+    head = stream.read(_MAGIC_SIZE)
+    if len(head) == _MAGIC_SIZE:
+        head += stream.read(_DIM_SIZE * head[3])
+    dtype, shape, header_size = _read_header(head, source)
+    needed = math.prod(shape) * dtype.itemsize
+    declared = f"{source}: the IDX header declares shape {shape} of {dtype.name}, {header_size + needed} bytes"
+    if header_size + needed > max_size:
+        raise DataError(f"{declared}, more than the {max_size} bytes allowed for a decompressed IDX file; "
+                        "the file is damaged or not a dataset")
+    if header_size + needed > len(data) * MAX_DEFLATE_RATIO:
+        raise DataError(f"{declared}, more than its {len(data)} gzip bytes can hold (at most "
+                        f"{len(data) * MAX_DEFLATE_RATIO}); the file is truncated or damaged")
+    body = stream.read(needed + 1)
+    if len(body) > needed:
         raise DataError(
-            f"{source}: corrupt gzip data ({len(data)} compressed bytes): {error}; "
-            "the file is probably truncated or damaged, delete it and fetch it again"
-        ) from error
+            f"{source}: unexpected trailing bytes: shape {shape} of {dtype.name} needs {needed} bytes "
+            f"after the {header_size}-byte header, and the gzip data holds more (decompression stopped there)"
+        )
+    return head + body
+
+
+class _GzipReader:
+    """Decompress gzip data a requested number of bytes at a time.
+
+    Members follow one another as in :func:`gzip.decompress` (zero padding
+    between them is skipped); zlib checks each member's CRC at its end. The
+    input is fed in chunks, so no copy of the whole compressed data is made.
+    """
+
+    CHUNK = 1 << 16
+
+    def __init__(self, data, source):
+        self._source = source
+        self._data = memoryview(data).cast("B")
+        self._fed = 0  # input bytes handed to zlib so far
+        self._member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # 16+: gzip header and trailer
+        self._pending = b""  # input handed over but not yet consumed (zlib's unconsumed_tail)
+
+    def read(self, n):
+        """Up to ``n`` decompressed bytes (fewer only at the end of the data)."""
+        pieces, size = [], 0
+        try:
+            while size < n:
+                if self._member.eof and not self._next_member():
+                    break
+                if not self._pending:
+                    if self._fed == len(self._data):
+                        raise zlib.error("compressed data ended before the end-of-stream marker")
+                    self._pending = self._data[self._fed:self._fed + self.CHUNK]
+                    self._fed += len(self._pending)
+                piece = self._member.decompress(self._pending, n - size)
+                self._pending = self._member.unconsumed_tail
+                pieces.append(piece)
+                size += len(piece)
+        except zlib.error as error:
+            raise DataError(
+                f"{self._source}: corrupt gzip data ({len(self._data)} compressed bytes): {error}; "
+                "the file is probably truncated or damaged, delete it and fetch it again"
+            ) from error
+        return b"".join(pieces)
+
+    def _next_member(self):
+        """Start the member after the one that just ended; False at the end of the data."""
+        self._fed -= len(self._member.unused_data)  # handed over, but it belongs to what follows
+        while self._fed < len(self._data) and self._data[self._fed] == 0:
+            self._fed += 1
+        if self._fed == len(self._data):
+            return False
+        if self._data[self._fed:self._fed + len(GZIP_MAGIC)] != GZIP_MAGIC:
+            raise zlib.error("data after the last gzip member is not gzip")
+        self._member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        self._pending = b""
+        return True
 
 
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
@@ -116,6 +195,31 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     DataError
         If the header or the data do not match the IDX layout exactly.
     """
+    data = memoryview(data).cast("B")
+    dtype, shape, header_size = _read_header(data, source)
+    count = math.prod(shape)
+    expected_size = count * dtype.itemsize
+    found_size = len(data) - header_size
+    if found_size < expected_size:
+        raise DataError(
+            f"{source}: truncated IDX data: shape {shape} of {dtype.name} needs "
+            f"{expected_size} bytes after the {header_size}-byte header, found {found_size}"
+        )
+    if found_size > expected_size:
+        raise DataError(
+            f"{source}: {found_size - expected_size} unexpected trailing bytes: shape {shape} "
+            f"of {dtype.name} needs {expected_size} bytes after the {header_size}-byte "
+            f"header, found {found_size}"
+        )
+
+    stored = np.frombuffer(data, dtype, count=count, offset=header_size).reshape(shape)
+    # astype copies, which both converts to native byte order and gives the
+    # caller an array that owns its memory (frombuffer views are read-only).
+    return stored.astype(dtype.newbyteorder("="))
+
+
+def _read_header(data, source):
+    """Check the IDX header at the start of ``data``; return ``(dtype, shape, header_size)``."""
     data = memoryview(data).cast("B")
     if len(data) < _MAGIC_SIZE:
         raise DataError(
@@ -142,23 +246,4 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         )
     shape = tuple(int(size) for size in np.frombuffer(data, ">u4", count=ndim, offset=_MAGIC_SIZE))
 
-    dtype = IDX_DTYPES[type_code]
-    count = math.prod(shape)
-    expected_size = count * dtype.itemsize
-    found_size = len(data) - header_size
-    if found_size < expected_size:
-        raise DataError(
-            f"{source}: truncated IDX data: shape {shape} of {dtype.name} needs "
-            f"{expected_size} bytes after the {header_size}-byte header, found {found_size}"
-        )
-    if found_size > expected_size:
-        raise DataError(
-            f"{source}: {found_size - expected_size} unexpected trailing bytes: shape {shape} "
-            f"of {dtype.name} needs {expected_size} bytes after the {header_size}-byte "
-            f"header, found {found_size}"
-        )
-
-    stored = np.frombuffer(data, dtype, count=count, offset=header_size).reshape(shape)
-    # astype copies, which both converts to native byte order and gives the
-    # caller an array that owns its memory (frombuffer views are read-only).
-    return stored.astype(dtype.newbyteorder("="))
+    return IDX_DTYPES[type_code], shape, header_size
