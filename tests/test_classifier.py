@@ -1,6 +1,7 @@
 """The Python API: train, load, predict on arrays and pictures, evaluate, save."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -9,8 +10,9 @@ from user_images import user_style_images
 
 import scratchnn
 from scratchnn.classifier import Classifier, make_config
-from scratchnn.errors import ConfigError, ImageError, ModelFileError
+from scratchnn.errors import ConfigError, ImageError, ModelFileError, RunFolderError
 from scratchnn.nn import build_mlp
+from scratchnn.training.run_folder import open_existing_run
 
 
 def test_predict_takes_batches_single_images_uint8_and_floats(digit_classifier, mnist):
@@ -145,6 +147,37 @@ def test_train_returns_a_classifier_with_history_and_test_result(mnist, tmp_path
     assert model.metadata["config"]["layers"] == [784, 32, 10] and model.metadata["config"]["optimizer"] == "adam"
     assert model.metadata["test_accuracy"] == model.evaluate(small).accuracy > 0.75
     assert (tmp_path / "run" / "metrics.json").exists() and (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_train_into_a_run_dir_follows_the_command_lines_run_folder_rules(mnist, tmp_path):
+    def head(split, n):
+        return dataclasses.replace(split, images=split.images[:n], labels=split.labels[:n])
+
+    small = dataclasses.replace(mnist, train=head(mnist.train, 400), test=head(mnist.test, 100))
+    settings = dict(layers=(784, 16, 10), epochs=1, validation_size=100, augment=False)
+    run_dir = tmp_path / "run"
+    refused_while_training = []
+
+    def log(line):  # called after each epoch, while the run holds its folder
+        with pytest.raises(RunFolderError, match="in use") as caught:
+            open_existing_run(run_dir)
+        refused_while_training.append(caught.value)
+
+    scratchnn.train("mlp", small, run_dir=run_dir, log=log, **settings)
+    assert len(refused_while_training) == 1
+    assert json.loads((run_dir / "config.json").read_text())["layers"] == [784, 16, 10]
+    # Like `scratchnn train --name run` a second time: refused, the first run untouched.
+    (run_dir / "old-plot.png").write_bytes(b"from the first run")
+    with pytest.raises(RunFolderError, match="already exists"):
+        scratchnn.train("mlp", small, run_dir=run_dir, log=None, **settings)
+    assert (run_dir / "old-plot.png").exists()
+    # A folder another process holds is refused, even with overwrite.
+    with open_existing_run(run_dir), pytest.raises(RunFolderError, match="in use"):
+        scratchnn.train("mlp", small, run_dir=run_dir, overwrite=True, log=None, **settings)
+    # overwrite replaces the old run whole.
+    scratchnn.train("mlp", small, run_dir=run_dir, overwrite=True, log=None, **{**settings, "epochs": 2})
+    assert not (run_dir / "old-plot.png").exists()
+    assert [row["epoch"] for row in json.loads((run_dir / "metrics.json").read_text())] == [1, 2]
 
 
 def test_evaluate_takes_a_dataset_a_split_or_arrays(digit_classifier, mnist):

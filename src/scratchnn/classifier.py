@@ -11,6 +11,7 @@ The ``scratchnn`` command is built on these same functions.
 >>> model.predict_images(["seven.jpg"])   # any picture -> ImagePrediction records
 """
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from .nn.serialize import load_model as load_network, save_model as save_network
 from .training.config import AUGMENTATION_SETTINGS, TrainConfig
 from .training.evaluation import Evaluation
 from .training.presets import PRESETS, preset_settings
+from .training.run_folder import open_new_run
 from .training.trainer import Trainer
 
 
@@ -366,7 +368,16 @@ def make_config(config="classic", **settings):
 
 
 def train(
-    config="classic", dataset=None, *, run_dir=None, data_dir=None, download=True, log=print, progress=False, **settings
+    config="classic",
+    dataset=None,
+    *,
+    run_dir=None,
+    overwrite=False,
+    data_dir=None,
+    download=True,
+    log=print,
+    progress=False,
+    **settings,
 ):
     """Train a network and return it as a :class:`Classifier`.
 
@@ -378,7 +389,13 @@ def train(
         Loaded data, or a dataset name; default: the configuration's dataset,
         found or downloaded as :func:`scratchnn.load_dataset` does.
     run_dir : str or os.PathLike, optional
-        Where to write a checkpoint and the metrics after every epoch.
+        A run folder, as ``scratchnn train`` makes: its ``config.json``, then a
+        checkpoint and the metrics after every epoch. It is locked for the
+        whole run (a second run into it raises
+        :class:`~scratchnn.errors.RunFolderError`), and a folder that
+        already holds a run is refused unless ``overwrite``.
+    overwrite : bool
+        Replace an existing run in ``run_dir`` whole (none of its files survive).
     data_dir, download
         Passed to :func:`scratchnn.load_dataset` when the data must be loaded.
     log : callable or None
@@ -401,7 +418,13 @@ def train(
     if name is not None:
         settings.setdefault("dataset", name)
     config = make_config(config, **settings)
-    if dataset is None or isinstance(dataset, str):
-        dataset = load_dataset(dataset or config.dataset, data_dir=data_dir, download=download, progress=False)
-    trainer = Trainer(config, dataset, Path(run_dir) if run_dir else None, log, progress)
-    return Classifier.from_training(trainer, trainer.fit())
+    if run_dir is None:
+        run = contextlib.nullcontext()
+    else:  # locked and prepared before any data is loaded, as the command line does
+        run_dir = Path(run_dir)
+        run = open_new_run(run_dir.parent, run_dir.name, overwrite, config)
+    with run:
+        if dataset is None or isinstance(dataset, str):
+            dataset = load_dataset(dataset or config.dataset, data_dir=data_dir, download=download, progress=False)
+        trainer = Trainer(config, dataset, run_dir, log, progress)
+        return Classifier.from_training(trainer, trainer.fit())

@@ -405,17 +405,10 @@ def _load(dataset, args, quiet=False):
 def _new_run(args, config):
     """Lock and prepare the run folder (before loading any data: a folder that
     cannot be written fails at once), and write ``config.json`` into it."""
-    from .atomic import atomic_write_text
     from .training.run_folder import open_new_run
 
     output_dir = args.output_dir or Path("runs")
-    run = open_new_run(output_dir, args.name or _free_run_name(output_dir, args, config), args.overwrite)
-    try:
-        atomic_write_text(run.config_file, json.dumps(config.to_dict(), indent=1) + "\n")
-    except BaseException:
-        run.__exit__()
-        raise
-    return run
+    return open_new_run(output_dir, args.name or _free_run_name(output_dir, args, config), args.overwrite, config)
 
 
 def _free_run_name(output_dir, args, config):

@@ -19,11 +19,13 @@ folder. This module makes sure that
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from ..atomic import atomic_write_text
 from ..errors import RunFolderError
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -110,13 +112,16 @@ class RunFolder:
         return self.path / CONFIG_NAME
 
 
-def open_new_run(output_dir, name, overwrite=False):
+def open_new_run(output_dir, name, overwrite=False, config=None):
     """Lock and prepare an empty folder ``output_dir/name`` for a new run.
 
     An existing folder is refused unless ``overwrite`` (it is then replaced
     whole) or it is an unfinished run that holds only ``config.json``.
-    Creates ``output_dir`` if needed; OS errors (not writable, a file in the
-    way, a name too long) propagate as ``OSError`` for the caller to report.
+    With ``config`` (a :class:`TrainConfig`), its ``config.json`` is written
+    into the folder: what ``--resume`` starts a run killed before its first
+    checkpoint from. Creates ``output_dir`` if needed; OS errors (not
+    writable, a file in the way, a name too long) propagate as ``OSError``
+    for the caller to report.
     """
     output_dir = Path(output_dir)
     check_run_name(name)
@@ -136,6 +141,8 @@ def open_new_run(output_dir, name, overwrite=False):
                     f"it with --resume {run.path}, or pass --overwrite to replace it"
                 )
         run.path.mkdir(exist_ok=True)
+        if config is not None:
+            atomic_write_text(run.config_file, json.dumps(config.to_dict(), indent=1) + "\n")
     except BaseException:
         run._unlock()
         raise
