@@ -21,6 +21,7 @@ from scratchnn.nn import (
     parse_architecture,
     plan_model,
 )
+from scratchnn.nn.architecture import BYTES_PER_PARAM
 from scratchnn.nn.serialize import load_model, save_model
 
 REFERENCE = "conv32k3 relu maxpool2 conv64k3 relu maxpool2 flatten dense128 relu dense10"
@@ -233,3 +234,81 @@ def test_model_files_whose_description_does_not_work_are_refused(tmp_path):
         meta = {"model": {"format": 7, "layers": []}}
         np.savez(tmp_path / "future.npz", __model__=np.array(json.dumps(meta)))
         load_model(tmp_path / "future.npz")
+
+
+def _gib_model(width):
+    """An MLP spec list 784-width-10 and the bytes plan_model says it needs in float32."""
+    specs = mlp_specs([784, width, 10])
+    params = 784 * width + width + width * 10 + 10
+    return specs, params * BYTES_PER_PARAM[np.dtype(np.float32)]
+
+
+@pytest.mark.parametrize(
+    "width, limit, limit_text",
+    [
+        (1000, 1023, "1023 bytes"),
+        (1000, 1024, "1.0 KiB"),
+        (1000, 1536, "1.5 KiB"),
+        (1000, 5 * 2**20, "5.0 MiB"),
+        (100_000_000, 3 * 2**30, "3.0 GiB"),
+        (10**11, 2 * 2**40, "2.0 TiB"),
+    ],
+)
+def test_the_too_large_message_gives_both_sizes_in_readable_units(width, limit, limit_text):
+    specs, need = _gib_model(width)
+    units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    power = min(max(int(np.log2(need) // 10), 0), 5)
+    need_text = f"{need / 1024**power:.1f} {units[power]}"
+    with pytest.raises(ConfigError) as caught:
+        plan_model(specs, (784,), memory_limit=limit)
+    assert str(caught.value).endswith(
+        f"need about {need_text} for weights, gradients and optimiser state; this machine has {limit_text}"
+    )
+
+
+def test_sizes_beyond_pebibytes_are_still_written_in_pebibytes():
+    specs, need = _gib_model(10**14)  # about 1.3e18 bytes: 1100 PiB, not "1.1 EiB"
+    with pytest.raises(ConfigError, match=rf"need about {need / 2**50:.1f} PiB .* has 1\.0 KiB$"):
+        plan_model(specs, (784,), memory_limit=1024)
+
+
+def test_a_float_setting_keeps_its_decimal_point_in_the_text_form():
+    specs = [{"type": "Dropout", "p": 0.0}, {"type": "Dropout", "p": 0.5}, {"type": "Dense", "units": 10}]
+    assert architecture_text(specs) == "dropout0.0 dropout0.5 dense10"
+    read_back = parse_architecture(architecture_text(specs))
+    assert read_back == specs and isinstance(read_back[0]["p"], float)
+
+
+def test_build_mlp_checks_its_sizes_and_allows_a_layer_of_one():
+    for sizes in ([784], [784, 0, 10], [784, 10, 0], []):
+        with pytest.raises(ValueError, match="at least two positive integers"):
+            build_mlp(sizes)
+    one = build_mlp([3, 1, 2])  # a one-unit bottleneck is a valid network
+    assert repr(one) == "Sequential(Dense(3, 1), ReLU(), Dense(1, 2))" and one.predict(np.ones((4, 3))).shape == (4,)
+    assert build_mlp([2, 2]).output_size == 2  # a single Dense layer: softmax regression
+    # The documented default seed is 0: the same network as seed=0, another than seed=1.
+    np.testing.assert_array_equal(build_mlp([5, 4, 3]).params, build_mlp([5, 4, 3], seed=0).params)
+    assert not np.array_equal(build_mlp([5, 4, 3]).params, build_mlp([5, 4, 3], seed=1).params)
+
+
+def test_a_model_of_one_input_number_takes_a_flat_vector_of_examples():
+    model = build_mlp([1, 4, 2], seed=3)
+    x = np.linspace(-2, 2, 7, dtype=np.float32)
+    np.testing.assert_array_equal(model.predict_logits(x), model.predict_logits(x.reshape(7, 1)))
+    with pytest.raises(ShapeError, match=r"input of shape \(\) does not fit"):
+        model.predict(np.float32(1.0))
+    with pytest.raises(ShapeError, match=r"input of shape \(7,\) does not fit"):
+        build_mlp([7, 2]).predict(np.ones(7, np.float32))  # one example needs a batch axis
+
+
+@pytest.mark.parametrize("first", [ReLU(), Dropout(0.5)])
+def test_batches_of_changing_size_through_a_first_layer_that_works_in_place(first):
+    rng = np.random.default_rng(0)
+    model = Sequential([first, Dense(6, 3, rng)], input_shape=(6,))
+    for n in (5, 3, 5, 8):
+        x = rng.standard_normal((n, 6)).astype(np.float32)
+        kept = x.copy()
+        logits = model.forward(x, training=False)
+        np.testing.assert_array_equal(x, kept)
+        expected = (np.maximum(kept, 0) if isinstance(first, ReLU) else kept) @ model.layers[1].W + model.layers[1].b
+        np.testing.assert_allclose(logits, expected, rtol=1e-5)

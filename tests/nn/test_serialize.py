@@ -232,3 +232,49 @@ def test_any_description_loads_or_gives_a_model_file_error(tmp_path, layers, inp
         load_model(path)
     except ModelFileError:
         pass
+
+
+def test_a_float64_model_comes_back_as_float64(tmp_path):
+    model = build_mlp([6, 4, 3], seed=2, dtype=np.float64)
+    save_model(tmp_path / "f64.npz", model)
+    loaded, metadata = load_model(tmp_path / "f64.npz")
+    assert loaded.dtype == np.float64 and metadata == {}
+    np.testing.assert_array_equal(loaded.params, model.params)
+
+
+def test_a_description_without_dtype_or_metadata_means_float32_and_none(good, tmp_path):
+    _, model = good
+    meta, arrays = _meta_and_arrays(model)
+    del meta["model"]["dtype"], meta["metadata"]
+    path = tmp_path / "plain.npz"
+    write_model_file(path, meta, arrays)
+    loaded, metadata = load_model(path)
+    assert loaded.dtype == np.float32 and metadata == {}
+    np.testing.assert_array_equal(loaded.params, model.params)
+
+
+def _version_1(model, dtype=None):
+    layers = [
+        {"type": "Dense", "n_in": layer.n_in, "n_out": layer.n_out}
+        if hasattr(layer, "n_in")
+        else {"type": type(layer).__name__}
+        for layer in model.layers
+    ]
+    description = {"format": 1, "layers": layers, **({"dtype": dtype} if dtype else {})}
+    return {"model": description, "metadata": {}}, dict(model.state_arrays())
+
+
+@pytest.mark.parametrize("dtype", [None, "float32", "float64"])
+def test_version_1_files_keep_their_dtype_float32_when_unsaid(tmp_path, dtype):
+    model = build_mlp([5, 3, 2], seed=1, dtype=np.float64 if dtype == "float64" else np.float32)
+    path = tmp_path / "v1.npz"
+    write_model_file(path, *_version_1(model, dtype))
+    loaded, _ = load_model(path)
+    assert loaded.dtype == model.dtype and loaded.input_shape == (5,)
+    np.testing.assert_array_equal(loaded.params, model.params)
+
+
+def test_a_version_1_file_without_a_dense_layer_is_refused(tmp_path):
+    path = tmp_path / "v1.npz"
+    write_model_file(path, {"model": {"format": 1, "layers": [{"type": "ReLU"}]}}, {})
+    refused(path, "a format-1 model needs a Dense layer")

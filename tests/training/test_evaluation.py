@@ -61,3 +61,39 @@ def test_evaluation_agrees_with_the_training_loops_evaluate(digit_classifier, mn
     assert result.accuracy == accuracy
     assert result.loss == pytest.approx(loss, rel=1e-5)
     assert result.confusion.sum() == len(test) == result.class_metrics()["support"].sum()
+
+
+def test_confusion_matrix_counts_uint8_labels_of_many_classes_without_overflow():
+    # Dataset labels are uint8; label * classes + prediction must not wrap around at 256.
+    labels = np.array([25, 25, 3, 17], np.uint8)
+    predictions = np.array([25, 24, 3, 0], np.uint8)
+    confusion = confusion_matrix(labels, predictions, 26)
+    assert confusion.dtype == np.int64 and confusion.sum() == 4
+    assert confusion[25, 25] == confusion[25, 24] == confusion[3, 3] == confusion[17, 0] == 1
+
+
+def test_class_metrics_types_and_a_class_never_predicted():
+    metrics = class_metrics(np.array([[3, 0], [2, 0]]))  # class 1 is never predicted
+    assert metrics["precision"].tolist() == [0.6, 0.0] and metrics["f1"][1] == 0.0
+    assert metrics["support"].dtype == np.int64 and metrics["precision"].dtype == np.float64
+
+
+def test_the_loss_is_computed_in_float64_from_float32_logits():
+    logits = np.random.default_rng(3).normal(size=(50, 10)).astype(np.float32) * 20
+    labels = np.arange(50) % 10
+    result = Evaluation.from_logits(labels, logits, tuple("abcdefghij"))
+    wide = logits.astype(np.float64)
+    shifted = wide - wide.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    assert result.loss == pytest.approx(-log_p[np.arange(50), labels].mean(), rel=1e-13)
+    assert result.probabilities.dtype == np.float32  # (N, classes): kept at half the size
+
+
+def test_equally_sure_mistakes_come_in_example_order():
+    # 64 mistakes (true class 0, predicted 1) at three levels of confidence; ties keep example order.
+    sure = np.tile(np.array([0.9, 0.8, 0.9, 0.7], np.float32), 16)
+    result = Evaluation(np.zeros(64, np.intp), np.stack([1 - sure, sure], axis=1), 1.0, ("a", "b"))
+    index = np.arange(64)
+    expected = np.concatenate([index[index % 2 == 0], index[index % 4 == 1], index[index % 4 == 3]])
+    assert result.confident_mistakes(64).tolist() == expected.tolist()
+    assert result.confident_mistakes().tolist() == expected[:16].tolist()  # 16 by default

@@ -96,3 +96,13 @@ def test_a_file_where_the_run_folder_should_be_is_refused(tmp_path):
     with pytest.raises(RunFolderError, match="not a folder"):
         open_new_run(tmp_path, "run", overwrite=True)
     assert (tmp_path / "run").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("other", ["notes.tmp", ".hidden", "model.npz"])
+def test_a_folder_with_more_than_config_json_is_not_an_unfinished_run(tmp_path, other):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    (tmp_path / "run" / other).write_text("keep me")
+    with pytest.raises(RunFolderError, match="already exists"):
+        open_new_run(tmp_path, "run")
+    assert (tmp_path / "run" / other).read_text() == "keep me"

@@ -1,0 +1,12 @@
+"""The training presets and their per-dataset changes."""
+
+from scratchnn.training.presets import CLOTHES, PRESETS, preset_settings
+
+
+def test_presets_change_for_fashion_mnist_only_where_a_change_is_measured():
+    for preset in PRESETS:
+        assert preset_settings(preset) == preset_settings(preset, "mnist") == PRESETS[preset]
+    clothes = preset_settings("mlp", "fashion-mnist")
+    assert clothes == {**PRESETS["mlp"], **CLOTHES} and clothes["hflip"] and clothes["max_rotation"] == 0.0
+    assert preset_settings("classic", "fashion-mnist") == {}
+    assert "hflip" not in PRESETS["mlp"]  # the preset itself is not changed
