@@ -125,3 +125,20 @@ def test_conv_and_pool_match_pytorch():
     dx = layer.backward(pool.backward(dout.copy()))
     np.testing.assert_allclose(dx, tx.grad.numpy(), atol=1e-12)
     np.testing.assert_allclose(layer.dW, tw.grad.numpy().transpose(2, 3, 1, 0), atol=1e-12)
+
+
+def test_pools_and_flatten_describe_themselves_and_keep_float32_gradients():
+    assert repr(MaxPool2D(2)) == "MaxPool2D(2, stride=2)" and repr(AvgPool2D(3, 1)) == "AvgPool2D(3, stride=1)"
+    assert repr(Flatten()) == "Flatten()"
+    pool = AvgPool2D(2)
+    x = np.random.default_rng(0).random((2, 3, 4, 4), dtype=np.float32)
+    y = pool.forward(x, training=True)
+    assert pool.backward(np.ones_like(y)).dtype == np.float32
+
+
+def test_batch_norm_on_a_matrix_per_example_names_the_shape():
+    from scratchnn.errors import ConfigError
+    from scratchnn.nn import plan_model
+
+    with pytest.raises(ConfigError, match=r"BatchNorm needs vectors \(F,\) or feature maps \(C, H, W\), got \(3, 4\)"):
+        plan_model([{"type": "BatchNorm"}, {"type": "Flatten"}, {"type": "Dense", "units": 2}], (3, 4))

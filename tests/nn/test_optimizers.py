@@ -509,3 +509,10 @@ def test_documented_defaults():
     assert (RMSProp().lr, RMSProp().rho, RMSProp().eps, RMSProp().weight_decay) == (1e-3, 0.9, 1e-8, 0.0)
     assert (AdamW().weight_decay, AdamW().eps, AdamW().beta1, AdamW().beta2) == (0.01, 1e-8, 0.9, 0.999)
     assert (Adam().weight_decay, Adam().lr) == (0.0, 1e-3)
+
+
+def test_rmsprop_takes_rho_in_zero_to_one_and_a_non_negative_eps():
+    RMSProp(rho=0.0, eps=0.0)  # allowed: the running average is then the last squared gradient
+    for rho, eps in ((1.0, 1e-8), (1.5, 1e-8), (-0.1, 1e-8), (0.9, -1e-9)):
+        with pytest.raises(ValueError, match=r"^RMSProp needs rho in \[0, 1\) and eps >= 0, got "):
+            RMSProp(rho=rho, eps=eps)
