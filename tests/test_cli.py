@@ -544,7 +544,7 @@ def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
     def full(path, text):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr("scratchnn.atomic.atomic_write_text", full)
+    monkeypatch.setattr("scratchnn.training.run_folder.atomic_write_text", full)  # writes config.json
     monkeypatch.setattr("scratchnn.cli._load", _no_data)
     code, _, err = run_cli(["train", "--output-dir", str(tmp_path), "--name", "r"], capsys)
     assert code == 2 and err == f"scratchnn train: error: {tmp_path / 'r' / 'config.json'}: No space left on device\n"

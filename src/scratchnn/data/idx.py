@@ -110,8 +110,10 @@ def maybe_decompress(data: bytes, source: str = "<bytes>", max_size: int = MAX_D
         raise DataError(f"{declared}, more than the {max_size} bytes allowed for a decompressed IDX file; "
                         "the file is damaged or not a dataset")
     if header_size + needed > len(data) * MAX_DEFLATE_RATIO:
-        raise DataError(f"{declared}, more than its {len(data)} gzip bytes can hold (at most "
-                        f"{len(data) * MAX_DEFLATE_RATIO}); the file is truncated or damaged")
+        raise DataError(f"{source}: corrupt gzip data ({len(data)} compressed bytes): the IDX header declares "
+                        f"shape {shape} of {dtype.name}, {header_size + needed} bytes, more than they can hold "
+                        f"(at most {len(data) * MAX_DEFLATE_RATIO}); the file is probably truncated or damaged, "
+                        "delete it and fetch it again")
     body = stream.read(needed + 1)
     if len(body) > needed:
         raise DataError(
