@@ -82,8 +82,9 @@ def _peak_memory(call):
 def test_a_gzip_bomb_declaring_gigabytes_is_refused_before_decompressing(tmp_path):
     # 4 GiB of images (65536 of 256x256) in a 4 MB file: over the 1 GiB limit for a decompressed IDX file.
     path = tmp_path / "bomb-idx3-ubyte.gz"
-    path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 3]) + struct.pack(">III", 65536, 256, 256))
-                     + _zeros_gzip(4 << 30))
+    path.write_bytes(
+        gzip.compress(bytes([0, 0, 0x08, 3]) + struct.pack(">III", 65536, 256, 256)) + _zeros_gzip(4 << 30)
+    )
     with pytest.raises(DataError) as caught:
         read_idx(path)
     message = str(caught.value)
@@ -106,8 +107,11 @@ def test_a_header_declaring_more_than_the_gzip_bytes_can_hold_is_refused(tmp_pat
     # 100 MB declared (under the limit), in a file of about 60 bytes: DEFLATE cannot expand that far.
     path = tmp_path / "short-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 100_000_000) + b"x" * 20))
-    with pytest.raises(DataError, match=r"corrupt gzip data \([0-9]+ compressed bytes\): the IDX header declares "
-                                        r"shape \(100000000,\) of uint8, 100000008 bytes, more than they can hold"):
+    with pytest.raises(
+        DataError,
+        match=r"corrupt gzip data \([0-9]+ compressed bytes\): the IDX header declares "
+        r"shape \(100000000,\) of uint8, 100000008 bytes, more than they can hold",
+    ):
         read_idx(path)
 
 

@@ -107,13 +107,17 @@ def maybe_decompress(data: bytes, source: str = "<bytes>", max_size: int = MAX_D
     needed = math.prod(shape) * dtype.itemsize
     declared = f"{source}: the IDX header declares shape {shape} of {dtype.name}, {header_size + needed} bytes"
     if header_size + needed > max_size:
-        raise DataError(f"{declared}, more than the {max_size} bytes allowed for a decompressed IDX file; "
-                        "the file is damaged or not a dataset")
+        raise DataError(
+            f"{declared}, more than the {max_size} bytes allowed for a decompressed IDX file; "
+            "the file is damaged or not a dataset"
+        )
     if header_size + needed > len(data) * MAX_DEFLATE_RATIO:
-        raise DataError(f"{source}: corrupt gzip data ({len(data)} compressed bytes): the IDX header declares "
-                        f"shape {shape} of {dtype.name}, {header_size + needed} bytes, more than they can hold "
-                        f"(at most {len(data) * MAX_DEFLATE_RATIO}); the file is probably truncated or damaged, "
-                        "delete it and fetch it again")
+        raise DataError(
+            f"{source}: corrupt gzip data ({len(data)} compressed bytes): the IDX header declares "
+            f"shape {shape} of {dtype.name}, {header_size + needed} bytes, more than they can hold "
+            f"(at most {len(data) * MAX_DEFLATE_RATIO}); the file is probably truncated or damaged, "
+            "delete it and fetch it again"
+        )
     body = stream.read(needed + 1)
     if len(body) > needed:
         raise DataError(
@@ -150,7 +154,7 @@ class _GzipReader:
                 if not self._pending:
                     if self._fed == len(self._data):
                         raise zlib.error("compressed data ended before the end-of-stream marker")
-                    self._pending = self._data[self._fed:self._fed + self.CHUNK]
+                    self._pending = self._data[self._fed : self._fed + self.CHUNK]
                     self._fed += len(self._pending)
                 piece = self._member.decompress(self._pending, n - size)
                 self._pending = self._member.unconsumed_tail
@@ -170,7 +174,7 @@ class _GzipReader:
             self._fed += 1
         if self._fed == len(self._data):
             return False
-        if self._data[self._fed:self._fed + len(GZIP_MAGIC)] != GZIP_MAGIC:
+        if self._data[self._fed : self._fed + len(GZIP_MAGIC)] != GZIP_MAGIC:
             raise zlib.error("data after the last gzip member is not gzip")
         self._member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         self._pending = b""
