@@ -308,6 +308,11 @@ def torch_network(nn, architecture):
             layer = nn.Conv2d(plan.input_shape[0], spec["filters"], spec["kernel"], spec["stride"], spec["padding"])
         elif kind == "Dense":
             layer = nn.Linear(plan.input_shape[0], spec["units"])
+        elif kind == "BatchNorm":
+            # scratchnn's momentum weighs the old running value; PyTorch's weighs the new one.
+            norm = nn.BatchNorm2d if len(plan.input_shape) == 3 else nn.BatchNorm1d
+            layers.append(norm(plan.input_shape[0], eps=spec["eps"], momentum=1 - spec["momentum"]))
+            continue
         else:
             layers.append(
                 {

@@ -22,6 +22,7 @@ from .data.datasets import CLASS_NAMES, Dataset, Split, load_dataset, scale_pixe
 from .data.images import preprocess_image
 from .errors import ConfigError, ImageError, ModelFileError
 from .nn.losses import softmax
+from .nn.model import PREDICT_BATCH
 from .nn.serialize import load_model as load_network, save_model as save_network
 from .training.config import AUGMENTATION_SETTINGS, TrainConfig
 from .training.evaluation import Evaluation
@@ -179,7 +180,7 @@ class Classifier:
         return x.reshape((len(x),) + self.input_shape), single
 
     # -- using it ------------------------------------------------------------
-    def predict_logits(self, images, batch_size=1000):
+    def predict_logits(self, images, batch_size=PREDICT_BATCH):
         """The network's raw scores (logits), shape (N, classes).
 
         ``images`` as for :meth:`predict`.
@@ -188,7 +189,7 @@ class Classifier:
         logits = self.network.predict_logits(x, batch_size)
         return logits[0] if single else logits
 
-    def predict_proba(self, images, batch_size=1000):
+    def predict_proba(self, images, batch_size=PREDICT_BATCH):
         """Class probabilities (softmax of the logits), shape (N, classes); rows sum to 1.
 
         ``images`` as for :meth:`predict`.
@@ -197,7 +198,7 @@ class Classifier:
         probabilities = softmax(self.network.predict_logits(x, batch_size))
         return probabilities[0] if single else probabilities
 
-    def predict(self, images, batch_size=1000):
+    def predict(self, images, batch_size=PREDICT_BATCH):
         """The predicted class index of every image.
 
         Parameters
@@ -279,7 +280,7 @@ class Classifier:
         """
         return self.predict_images([image], ink, top)[0]
 
-    def evaluate(self, images, labels=None, batch_size=1000):
+    def evaluate(self, images, labels=None, batch_size=PREDICT_BATCH):
         """Loss, accuracy, confusion matrix and per-class metrics on labelled images.
 
         Parameters

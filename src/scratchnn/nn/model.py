@@ -20,6 +20,11 @@ import numpy as np
 from ..errors import ShapeError
 from .layers import Dense, shape_text
 
+# Examples per forward pass when predicting or evaluating. Small enough that a
+# convolution's im2col matrix stays small (at 1,000 images the cnn preset's first
+# layers held ~800 MiB; at 256, 290 MiB) and, measured, no slower.
+PREDICT_BATCH = 256
+
 
 class Sequential:
     def __init__(self, layers, input_shape=None):
@@ -126,7 +131,7 @@ class Sequential:
         for layer in reversed(self.layers[self._first_trainable :]):
             grad = layer.backward(grad)
 
-    def predict_logits(self, x, batch_size=1000):
+    def predict_logits(self, x, batch_size=PREDICT_BATCH):
         """Logits for any number of examples, computed in batches (evaluation mode).
 
         ``x`` is (N, *input_shape) or any (N, ...) with as many numbers per example,
@@ -139,7 +144,7 @@ class Sequential:
             out[start : start + batch_size] = self.forward(batch, training=False)
         return out
 
-    def predict(self, x, batch_size=1000):
+    def predict(self, x, batch_size=PREDICT_BATCH):
         """Predicted class index for each example of ``x``."""
         return self.predict_logits(x, batch_size).argmax(axis=1)
 

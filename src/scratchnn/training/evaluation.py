@@ -6,9 +6,10 @@ import numpy as np
 
 from ..data.datasets import as_model_input
 from ..nn.losses import SoftmaxCrossEntropy
+from ..nn.model import PREDICT_BATCH
 
 
-def evaluate(model, images, labels, batch_size=1000):
+def evaluate(model, images, labels, batch_size=PREDICT_BATCH):
     """Mean cross-entropy loss and accuracy over all examples (evaluation mode).
 
     ``images`` are uint8 pixels (scaled by 1/255) or float arrays used as they
