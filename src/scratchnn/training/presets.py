@@ -33,11 +33,15 @@ PRESETS = {
         elastic_alpha=1.0,
         validation_size=5000,
     ),
-    # A small CNN (the PyTorch reference network of the benchmark, with dropout before
-    # the classifier) trained on distorted digits; about 10-15 minutes on 2 cores.
+    # A small CNN: three 3x3 convolution blocks with batch norm, trained on
+    # distorted digits. Chosen on seed 0's validation accuracy (README): the
+    # benchmark's reference network with dropout (15 epochs) 99.26%; two blocks with
+    # padding and batch norm (20 epochs) 99.50%; this, 99.54% (Fashion-MNIST: 92.98%
+    # and 93.56%).
     "cnn": dict(
-        architecture="conv32k3 relu maxpool2 conv64k3 relu maxpool2 flatten dense128 relu dropout0.3 dense10",
-        epochs=15,
+        architecture="conv32k3p1 bn relu maxpool2 conv64k3p1 bn relu maxpool2 conv128k3p1 bn relu maxpool2 "
+        "flatten dense256 relu dropout0.4 dense10",
+        epochs=20,
         batch_size=128,
         optimizer="adam",
         lr=1e-3,
