@@ -312,3 +312,18 @@ def test_batches_of_changing_size_through_a_first_layer_that_works_in_place(firs
         np.testing.assert_array_equal(x, kept)
         expected = (np.maximum(kept, 0) if isinstance(first, ReLU) else kept) @ model.layers[1].W + model.layers[1].b
         np.testing.assert_allclose(logits, expected, rtol=1e-5)
+
+
+def test_a_new_layer_whose_name_extends_a_known_one_is_read_by_its_whole_name():
+    from scratchnn.nn import Conv2D
+    from scratchnn.nn.layers import LAYER_TYPES
+
+    class Conv2DWide(Conv2D):  # registers itself, as every new layer does
+        text_name = "convw"
+
+    try:
+        specs = parse_architecture("convw8k5 conv4k3 maxpool2")
+        assert [spec["type"] for spec in specs] == ["Conv2DWide", "Conv2D", "MaxPool2D"]
+        assert specs[0]["filters"] == 8 and specs[0]["kernel"] == 5
+    finally:
+        del LAYER_TYPES["Conv2DWide"]
