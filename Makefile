@@ -9,7 +9,7 @@ SHARED_DATA := $(abspath ../shared/data)
 # A development checkout reads the datasets from ../shared/data beside it, as CI does.
 export SCRATCHNN_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA))
 
-.PHONY: install data train test bench mutation clean
+.PHONY: install data train test bench docs mutation clean
 
 $(BIN)/scratchnn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ bench: install
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_training.py
 
+# The documentation site, into site/ (open site/index.html: it needs no network). Strict:
+# a warning fails the build, and so does a tutorial code block that raises (they all run).
+docs: install
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # Mutation testing of nn/ and training/ (not run in CI: hours on two cores).
 # MUTMUT_CHILDREN limits the parallel test processes; results: mutmut results / mutmut browse.
 MUTMUT_CHILDREN ?= 2
@@ -45,4 +51,4 @@ mutation: install
 	cat mutants/mutmut-cicd-stats.json
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache mutants
+	rm -rf $(VENV) runs .pytest_cache mutants site
