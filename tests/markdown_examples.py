@@ -66,15 +66,21 @@ def shell_lines(text):
 
 def command_examples(text):
     """Every ``scratchnn ...`` line of the blocks that are not run (comments cut off)."""
-    return [line.split("#")[0].strip() for marker, lang, block in blocks(text) if not marker
-            for line in shell_lines(block) if line.startswith("scratchnn ")]
+    return [
+        line.split("#")[0].strip()
+        for marker, lang, block in blocks(text)
+        if not marker
+        for line in shell_lines(block)
+        if line.startswith("scratchnn ")
+    ]
 
 
 def run_checked_block(marker, lang, text, cwd, env, source="README"):
     """Run one checked block in ``cwd``; fail the calling test if it does not do what it shows."""
     if lang == "python":
-        done = subprocess.run([sys.executable, "-c", text], cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-c", text], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, f"{source}'s python block failed:\n{text}\n{done.stderr}"
         return
     extra = re.search(r"extra: (--[^;>]*?)\s*(?:;|$)", marker)
@@ -83,9 +89,16 @@ def run_checked_block(marker, lang, text, cwd, env, source="README"):
         assert args[0] == "scratchnn", command
         if args[1] == "train" and "--resume" not in args and extra:
             args += shlex.split(extra.group(1))
-        done = subprocess.run([sys.executable, "-m", "scratchnn", *args[1:]], cwd=cwd, env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "scratchnn", *args[1:]],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"{command}: {done.stderr}"
         actual = done.stdout.splitlines()
         assert matches(expected, actual), (
-            f"{source}'s `{command}` shows:\n" + "\n".join(expected) + "\nbut it printed:\n" + "\n".join(actual))
+            f"{source}'s `{command}` shows:\n" + "\n".join(expected) + "\nbut it printed:\n" + "\n".join(actual)
+        )

@@ -20,16 +20,21 @@ API_PAGES = ROOT / "docs" / "api"
 
 def documented_modules():
     """The modules the reference renders, from the ``::: module`` lines of its pages."""
-    return [name for page in sorted(API_PAGES.glob("*.md"))
-            for name in re.findall(r"^::: ([\w.]+)", page.read_text(), re.M)]
+    return [
+        name for page in sorted(API_PAGES.glob("*.md")) for name in re.findall(r"^::: ([\w.]+)", page.read_text(), re.M)
+    ]
 
 
 def exported_names(module):
     if hasattr(module, "__all__"):
         return list(module.__all__)
-    return [name for name, value in vars(module).items()
-            if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
-            and (inspect.isclass(value) or inspect.isfunction(value))]
+    return [
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", None) == module.__name__
+        and (inspect.isclass(value) or inspect.isfunction(value))
+    ]
 
 
 def class_members(cls):

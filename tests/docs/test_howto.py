@@ -14,10 +14,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from markdown_examples import checked_blocks, command_examples, matches, run_checked_block, sessions
-from scratchnn.cli import build_parser
 from web_demo import start_server, stop_server
+
+from scratchnn.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -26,9 +26,15 @@ CHECKED_GUIDES = [page for page in GUIDES if checked_blocks(page.read_text())]
 
 
 def example_env(home, shared_data):
-    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"),
-            "SCRATCHNN_DATA": str(shared_data), "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg",
-            "OPENBLAS_NUM_THREADS": "1"}
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "SCRATCHNN_DATA": str(shared_data),
+        "PYTHONPATH": str(ROOT / "src"),
+        "MPLBACKEND": "Agg",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
 
 
 def test_every_guide_that_shows_a_run_is_checked():
@@ -45,8 +51,9 @@ def test_the_guide_runs_as_written(page, tmp_path, shared_data):
         run_checked_block(marker, lang, text, tmp_path, env, source=f"docs/how-to/{page.name}")
 
 
-@pytest.mark.parametrize("line", sorted({line for page in DOCS.rglob("*.md")
-                                         for line in command_examples(page.read_text())}))
+@pytest.mark.parametrize(
+    "line", sorted({line for page in DOCS.rglob("*.md") for line in command_examples(page.read_text())})
+)
 def test_every_command_line_in_the_docs_parses(line):
     try:
         build_parser().parse_args(shlex.split(line)[1:])
@@ -56,8 +63,9 @@ def test_every_command_line_in_the_docs_parses(line):
 
 def test_the_serve_guide_serves_the_model_it_names(digit_classifier, tmp_path):
     text = (DOCS / "how-to" / "serve.md").read_text()
-    [(command, expected)] = [session for block in text.split("```console")[1:]
-                             for session in sessions(block.split("```")[0])]
+    [(command, expected)] = [
+        session for block in text.split("```console")[1:] for session in sessions(block.split("```")[0])
+    ]
     args = shlex.split(command)
     assert args[:2] == ["scratchnn", "serve"] and len(args) == 3
     model_file = tmp_path / args[2]

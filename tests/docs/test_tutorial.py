@@ -27,8 +27,9 @@ def run_blocks(blocks, cwd, env, timeout=600):
     script = "\n\n".join(f"# --- block {number}\n{code}" for number, code in enumerate(blocks, 1))
     path = Path(cwd) / "blocks.py"
     path.write_text(script)
-    return subprocess.run([sys.executable, str(path)], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(path)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_every_python_block_of_the_tutorial_is_executed():
@@ -40,15 +41,23 @@ def test_every_python_block_of_the_tutorial_is_executed():
 
 
 def test_a_failing_block_fails_the_run(tmp_path):
-    blocks = executed_blocks('```python exec="on" session="t"\nx = 1\n```\n\n```python exec="on" session="t"\n'
-                             "assert x == 2, 'x is not 2'\n```\n")
+    blocks = executed_blocks(
+        '```python exec="on" session="t"\nx = 1\n```\n\n```python exec="on" session="t"\n'
+        "assert x == 2, 'x is not 2'\n```\n"
+    )
     done = run_blocks(blocks, tmp_path, dict(os.environ))
     assert done.returncode != 0 and "x is not 2" in done.stderr
 
 
 def test_the_tutorial_runs_and_reaches_what_it_says(shared_data, tmp_path):
-    env = {**os.environ, "SCRATCHNN_DATA": str(shared_data), "PYTHONPATH": str(ROOT / "src"),
-           "XDG_CACHE_HOME": str(tmp_path / "cache"), "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    env = {
+        **os.environ,
+        "SCRATCHNN_DATA": str(shared_data),
+        "PYTHONPATH": str(ROOT / "src"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "OPENBLAS_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
     done = run_blocks(executed_blocks(TUTORIAL.read_text()), tmp_path, env)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
