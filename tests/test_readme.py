@@ -6,7 +6,8 @@ MNIST, with the comment's ``extra: ...`` flags added to ``train``) and its outpu
 compared with the lines below it. Numbers are not compared (timings and the
 last digits vary), the words, file names and the shape of every line are; a
 ``...`` line stands for any number of lines. The ``scratchnn`` lines of the
-other blocks must at least be accepted by the command's parser.
+other blocks must at least be accepted by the command's parser. The machinery
+is shared with the documentation's tests: tests/markdown_examples.py.
 """
 
 import re
@@ -16,53 +17,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from markdown_examples import checked_blocks, command_examples, matches, run_checked_block, sessions
 
 from scratchnn.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-BLOCK = re.compile(r"(?:<!-- (checked[^>]*)-->\s*\n)?```(\w*)\n(.*?)```", re.S)
-NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
-
-def blocks():
-    """(marker comment or None, language, text) of every fenced block in the README."""
-    return [(m.group(1), m.group(2), m.group(3)) for m in BLOCK.finditer(README)]
-
-
-def checked_blocks():
-    return [(marker, text) for marker, lang, text in blocks() if marker]
-
-
-def sessions(text):
-    """[(command, [expected output lines])] of a console block."""
-    result = []
-    for line in text.splitlines():
-        if line.startswith("$ "):
-            result.append((line[2:], []))
-        elif result:
-            result[-1][1].append(line)
-    return result
-
-
-def shape(line):
-    """A line with its numbers blanked and its spacing collapsed: what is compared."""
-    return " ".join(NUMBER.sub("#", line).split())
-
-
-def matches(expected, actual):
-    """True if ``actual`` lines fit ``expected`` lines, where a "..." line stands for any lines."""
-    if not expected:
-        return not actual
-    if expected[0].strip() == "...":
-        return any(matches(expected[1:], actual[i:]) for i in range(len(actual) + 1))
-    return bool(actual) and shape(expected[0]) == shape(actual[0]) and matches(expected[1:], actual[1:])
 
 
 def test_the_readme_has_checked_blocks():
-    assert len(checked_blocks()) >= 1
-    for marker, text in checked_blocks():
-        assert sessions(text), marker
+    assert len(checked_blocks(README)) >= 1
+    for marker, lang, text in checked_blocks(README):
+        assert lang == "console" and sessions(text), marker
 
 
 def test_checked_examples_print_what_the_readme_shows(tmp_path, shared_data):
@@ -74,26 +40,8 @@ def test_checked_examples_print_what_the_readme_shows(tmp_path, shared_data):
         "MPLBACKEND": "Agg",
         "OPENBLAS_NUM_THREADS": "1",
     }
-    for marker, text in checked_blocks():
-        extra = re.search(r"extra: (--[^;>]*?)\s*(?:;|$)", marker)
-        for command, expected in sessions(text):
-            args = shlex.split(command)
-            assert args[0] == "scratchnn", command
-            if args[1] == "train" and extra:
-                args += shlex.split(extra.group(1))
-            done = subprocess.run(
-                [sys.executable, "-m", "scratchnn", *args[1:]],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert done.returncode == 0, f"{command}: {done.stderr}"
-            actual = done.stdout.splitlines()
-            assert matches(expected, actual), (
-                f"README's `{command}` shows:\n" + "\n".join(expected) + "\nbut it printed:\n" + "\n".join(actual)
-            )
+    for marker, lang, text in checked_blocks(README):
+        run_checked_block(marker, lang, text, tmp_path, env)
 
 
 def test_the_files_a_run_writes_are_those_the_readme_lists(tmp_path, shared_data):
@@ -122,21 +70,7 @@ def test_the_files_a_run_writes_are_those_the_readme_lists(tmp_path, shared_data
     assert {path.name for path in (tmp_path / "runs" / "r").iterdir()} == listed
 
 
-def shell_lines(text):
-    """The block's lines, with backslash-continued lines joined into one command."""
-    return text.replace("\\\n", " ").splitlines()
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        line.split("#")[0].strip()
-        for marker, lang, text in blocks()
-        if not marker
-        for line in shell_lines(text)
-        if line.startswith("scratchnn ")
-    ],
-)
+@pytest.mark.parametrize("line", command_examples(README))
 def test_every_command_line_example_parses(line):
     args = shlex.split(line.replace("<name>", "some-run"))[1:]
     try:

@@ -124,10 +124,12 @@ class Conv2D(Layer):
 
     @property
     def in_channels(self):
+        """Input channels, C_in."""
         return self.W.shape[2]
 
     @property
     def filters(self):
+        """Output channels, C_out: one per filter."""
         return self.W.shape[3]
 
     def forward(self, x, training=False):

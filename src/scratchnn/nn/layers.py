@@ -90,14 +90,55 @@ class Layer:
     # -- self-description ------------------------------------------------------
     @classmethod
     def plan(cls, input_shape, **config):
-        """(output shape, parameter count) for one example of ``input_shape``."""
+        """The output shape and the parameter count for one example, without building anything.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example entering the layer, e.g. ``(784,)`` or ``(1, 28, 28)``.
+        **config
+            The layer's settings (the keys of ``defaults``).
+
+        Returns
+        -------
+        tuple
+            ``(output_shape, n_parameters)``.
+
+        Raises
+        ------
+        ValueError
+            If a setting is invalid or the input does not fit the layer; the message says why.
+        """
         return tuple(input_shape), 0
 
     @classmethod
     def from_config(cls, config, input_shape, rng, dtype):
+        """The layer built from its settings, for examples of ``input_shape``.
+
+        Parameters
+        ----------
+        config : dict
+            The layer's settings, as :meth:`get_config` returns them.
+        input_shape : tuple of int
+            The shape of one example entering the layer (fixes e.g. a Dense layer's n_in).
+        rng : numpy.random.Generator
+            Draws the initial weights (and, for dropout, the masks).
+        dtype : numpy.dtype
+            The floating-point type of the parameters.
+
+        Returns
+        -------
+        Layer
+        """
         return cls(**config)
 
     def get_config(self):
+        """The layer's settings as plain data (the keys of ``defaults``); ``{}`` if it has none.
+
+        Returns
+        -------
+        dict
+        """
         return {}
 
     def output_shape(self, input_shape):
@@ -106,9 +147,39 @@ class Layer:
 
     # -- the maths -------------------------------------------------------------
     def forward(self, x, training=False):
+        """The layer's output for a batch; caches what :meth:`backward` will need.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            A batch, shape ``(N, *input_shape)``. Activations (ReLU, Dropout) overwrite it.
+        training : bool
+            Training mode (dropout drops units; batch norm uses and updates the
+            batch statistics) or evaluation mode.
+
+        Returns
+        -------
+        numpy.ndarray
+            The output batch: the layer's own buffer, reused by the next call.
+        """
         return x
 
     def backward(self, dout):
+        """Backpropagate through the layer: dL/d(output) in, dL/d(input) out (the chain rule).
+
+        Also writes the gradient ``dP`` of every parameter ``P`` in ``param_names``.
+
+        Parameters
+        ----------
+        dout : numpy.ndarray
+            dL/d(output) for the batch of the last :meth:`forward`; may be overwritten.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            dL/d(input), or None when ``needs_input_grad`` is False (the model's first
+            trainable layer: nobody needs it).
+        """
         return dout
 
     def parameters(self):
@@ -189,10 +260,12 @@ class Dense(Layer):
 
     @property
     def n_in(self):
+        """Inputs per example: the rows of ``W``."""
         return self.W.shape[0]
 
     @property
     def n_out(self):
+        """Outputs per example: the columns of ``W``."""
         return self.W.shape[1]
 
     def forward(self, x, training=False):

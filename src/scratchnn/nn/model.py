@@ -27,9 +27,24 @@ PREDICT_BATCH = 256
 
 
 class Sequential:
+    """Layers applied one after another: the network that training and prediction use.
+
+    Parameters
+    ----------
+    layers : list of Layer
+        Built layers, first to last; the last one gives one score (logit) per class.
+    input_shape : tuple of int, optional
+        The shape of one example, e.g. ``(784,)`` or ``(1, 28, 28)``. By default it
+        is read off a leading Dense layer (the only layer whose input size fixes it).
+
+    Raises
+    ------
+    ShapeError
+        If there are no layers, a layer does not fit the output of the one before,
+        or the output is not a vector of class scores.
+    """
+
     def __init__(self, layers, input_shape=None):
-        """``layers`` built; ``input_shape`` per example, or None to read it off a
-        leading Dense layer (the only layer whose input size fixes the input)."""
         self.layers = list(layers)
         if not self.layers:
             raise ShapeError("a model needs at least one layer")
@@ -91,6 +106,7 @@ class Sequential:
 
     @property
     def dtype(self):
+        """The floating-point type of every parameter and of the arithmetic."""
         return self.params.dtype
 
     @property

@@ -89,6 +89,7 @@ class Optimizer:
         return state
 
     def load_state_dict(self, state):
+        """Restore a state returned by :meth:`state_dict` (resuming a run)."""
         self.t = int(state["t"])
         self.lr = float(state["lr"])
         for name in self.state_slots:
@@ -190,10 +191,12 @@ class Adam(Optimizer):
 
     @property
     def m(self):
+        """The textbook first moment (running mean of the gradients); None before the first step."""
         return None if getattr(self, "m_sum", None) is None else self.m_sum * (1.0 - self.beta1)
 
     @property
     def v(self):
+        """The textbook second moment (running mean of the squared gradients); None before the first step."""
         return None if getattr(self, "v_sum", None) is None else self.v_sum * (1.0 - self.beta2)
 
     def _update(self, params, grads, n_decayed):

@@ -52,6 +52,7 @@ class ModelView:
 
     @property
     def dataset(self):
+        """The name of the dataset the model was trained on."""
         return self.classifier.dataset
 
     def _find_hidden_layers(self):

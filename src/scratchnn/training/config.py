@@ -149,12 +149,34 @@ class TrainConfig:
         return mlp_specs(self.layers, self.dropout, self.batch_norm)
 
     def to_dict(self):
+        """The settings as plain, JSON-ready data (what a run's ``config.json`` holds).
+
+        Returns
+        -------
+        dict
+        """
         d = asdict(self)
         d["layers"] = list(self.layers)
         return d
 
     @classmethod
     def from_dict(cls, d):
+        """A validated configuration from a dict of settings (e.g. a run's ``config.json``).
+
+        Parameters
+        ----------
+        d : dict
+            Settings by name; those not given keep their defaults.
+
+        Returns
+        -------
+        TrainConfig
+
+        Raises
+        ------
+        ConfigError
+            If ``d`` is not a dict, names an unknown setting, or holds a value that cannot work.
+        """
         if not isinstance(d, dict):
             raise ConfigError(f"training settings must be a JSON object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}

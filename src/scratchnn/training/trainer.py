@@ -33,6 +33,21 @@ DIVERGED_LOSS_FACTOR = 100
 
 @dataclass
 class TrainResult:
+    """What :meth:`Trainer.fit` returns.
+
+    Attributes
+    ----------
+    model : scratchnn.nn.Sequential
+        The trained network (with the best epoch's weights after early stopping).
+    history : list of dict
+        One row of metrics per epoch: ``epoch``, ``lr``, ``train_loss``,
+        ``train_accuracy``, ``val_*`` and ``test_*`` where measured, ``seconds``.
+    stopped_early : bool
+        True when early stopping ended the run.
+    best_epoch : int or None
+        The epoch whose weights were kept, with early stopping; else None.
+    """
+
     model: object
     history: list = field(default_factory=list)
     stopped_early: bool = False
@@ -248,6 +263,21 @@ class Trainer:
 
     # -- the run -------------------------------------------------------------
     def fit(self):
+        """Train for the configuration's remaining epochs (all of them, unless resumed).
+
+        After every epoch: one line to ``log``, and with a run folder a checkpoint
+        and the metrics files.
+
+        Returns
+        -------
+        TrainResult
+
+        Raises
+        ------
+        DivergenceError
+            If the loss or the weights stop being finite or blow up, or a ReLU layer
+            dies; the last good checkpoint is kept.
+        """
         cfg = self.config
         start_epoch = len(self.history) + 1
         # A resumed run that had already stopped early stays stopped.
@@ -307,6 +337,8 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------
     def save_checkpoint(self):
+        """Write ``checkpoint.npz`` into the run folder, atomically: the weights, the
+        optimiser's state, the random generators' states and the history so far."""
         opt_state = self.optimizer.state_dict()
         opt_arrays = {k: v for k, v in opt_state.items() if isinstance(v, np.ndarray)}
         state = {
