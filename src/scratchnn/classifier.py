@@ -110,6 +110,15 @@ class Classifier:
     def load(cls, path):
         """Read a model file written by :meth:`save` (or ``scratchnn train``).
 
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A model ``.npz``.
+
+        Returns
+        -------
+        Classifier
+
         Raises
         ------
         ModelFileError
@@ -146,7 +155,13 @@ class Classifier:
         return cls(result.model, trainer.config.dataset, dataset.class_names, metadata, result.history)
 
     def save(self, path):
-        """Write the network and its metadata to ``path`` (a ``.npz``), atomically."""
+        """Write the network and its metadata to ``path`` (a ``.npz``), atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write; :func:`load_model` reads it back.
+        """
         metadata = {**self.metadata, "dataset": self.dataset, "class_names": list(self.class_names)}
         save_network(path, self.network, metadata)
 
@@ -181,18 +196,38 @@ class Classifier:
 
     # -- using it ------------------------------------------------------------
     def predict_logits(self, images, batch_size=PREDICT_BATCH):
-        """The network's raw scores (logits), shape (N, classes).
+        """The network's raw scores (logits).
 
-        ``images`` as for :meth:`predict`.
+        Parameters
+        ----------
+        images : array_like
+            As for :meth:`predict`.
+        batch_size : int
+            Rows per forward pass.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (N, classes), or (classes,) for one image.
         """
         x, single = self._batch(images)
         logits = self.network.predict_logits(x, batch_size)
         return logits[0] if single else logits
 
     def predict_proba(self, images, batch_size=PREDICT_BATCH):
-        """Class probabilities (softmax of the logits), shape (N, classes); rows sum to 1.
+        """Class probabilities: the softmax of the logits.
 
-        ``images`` as for :meth:`predict`.
+        Parameters
+        ----------
+        images : array_like
+            As for :meth:`predict`.
+        batch_size : int
+            Rows per forward pass.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (N, classes), or (classes,) for one image; rows sum to 1.
         """
         x, single = self._batch(images)
         probabilities = softmax(self.network.predict_logits(x, batch_size))
@@ -271,7 +306,20 @@ class Classifier:
         return records
 
     def predict_image(self, image, ink="auto", top=3):
-        """Classify one picture (path, PIL image or array); returns an :class:`ImagePrediction`.
+        """Classify one picture.
+
+        Parameters
+        ----------
+        image : str, os.PathLike, PIL.Image.Image or array_like
+            A file, a PIL image, or an (H, W[, C]) array of any size.
+        ink : {"auto", "dark", "light"}
+            Ink polarity; ``"auto"`` detects it.
+        top : int
+            How many of the most probable classes the record lists.
+
+        Returns
+        -------
+        ImagePrediction
 
         Raises
         ------

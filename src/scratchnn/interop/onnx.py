@@ -205,7 +205,29 @@ def to_onnx(model, probabilities=False, metadata=None):
 
 
 def export_onnx(model, path, probabilities=False, metadata=None):
-    """Write ``model`` to ``path`` as an ONNX file (atomically); see :func:`to_onnx`."""
+    """Write ``model`` to ``path`` as an ONNX file (atomically); see :func:`to_onnx`.
+
+    Parameters
+    ----------
+    model : Sequential or scratchnn.Classifier
+        The model to write.
+    path : str or os.PathLike
+        The ``.onnx`` file.
+    probabilities : bool
+        Output class probabilities (a final Softmax) instead of logits.
+    metadata : dict, optional
+        ``dataset`` and ``class_names`` are stored in the file's metadata.
+
+    Returns
+    -------
+    onnx.ModelProto
+        What was written.
+
+    Raises
+    ------
+    ModelFileError
+        If a layer has no ONNX counterpart here.
+    """
     proto = to_onnx(model, probabilities, metadata)
     atomic_write_bytes(path, proto.SerializeToString())
     return proto
@@ -407,11 +429,25 @@ def _read_operators():
 def from_onnx(proto, source="ONNX model"):
     """The scratchnn model an ONNX ``ModelProto`` describes (see the module docstring).
 
-    Returns ``(model, metadata)``: metadata holds ``dataset`` and ``class_names``
-    when the file has them, and ``final_softmax`` (``"Softmax"``,
-    ``"LogSoftmax"`` or None): the operator that was dropped from the end.
-    Raises :class:`ModelFileError` naming ``source`` and the first thing that
-    cannot be read: an unsupported operator, a graph that is not a chain.
+    Parameters
+    ----------
+    proto : onnx.ModelProto
+        The loaded ONNX model.
+    source : str
+        How error messages name it (e.g. its file name).
+
+    Returns
+    -------
+    tuple
+        ``(model, metadata)``: a :class:`Sequential`, and a dict holding ``dataset``
+        and ``class_names`` when the file has them, and ``final_softmax``
+        (``"Softmax"``, ``"LogSoftmax"`` or None): the operator dropped from the end.
+
+    Raises
+    ------
+    ModelFileError
+        Naming ``source`` and the first thing that cannot be read: an unsupported
+        operator, a graph that is not a chain.
     """
     _onnx()
     from onnx import helper, numpy_helper
@@ -504,7 +540,23 @@ def _build(reader, input_shape, dtype, source):
 
 
 def import_onnx(path):
-    """Read the ONNX file ``path`` into a scratchnn model; see :func:`from_onnx`."""
+    """Read the ONNX file ``path`` into a scratchnn model; see :func:`from_onnx`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An ONNX file of a chain of the operators the module docstring lists.
+
+    Returns
+    -------
+    tuple
+        ``(model, metadata)`` as :func:`from_onnx` returns them.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, not valid ONNX, or holds something scratchnn cannot read.
+    """
     onnx = _onnx()
     try:
         proto = onnx.load(str(path))

@@ -69,11 +69,29 @@ def normalize_spec(spec, where="layer"):
 def plan_model(specs, input_shape, dtype=np.float32, memory_limit=None):
     """Shapes and parameter counts of every layer, checked before anything is allocated.
 
-    Raises :class:`ConfigError` with one line naming the layer and what does not
-    fit: an unknown type or setting, layers that do not chain (a Dense layer on
-    feature maps, a pool larger than its input), or a model whose parameters,
-    gradients and optimiser state would not fit in ``memory_limit`` bytes
-    (default: this machine's physical memory).
+    Parameters
+    ----------
+    specs : list of dict
+        Layer specs, e.g. ``[{"type": "Dense", "units": 10}]``.
+    input_shape : tuple of int
+        The shape of one example, e.g. ``(784,)`` or ``(1, 28, 28)``.
+    dtype : numpy dtype
+        The parameters' type, for the memory estimate.
+    memory_limit : int, optional
+        Bytes available; default: this machine's physical memory.
+
+    Returns
+    -------
+    list of LayerPlan
+        Per layer: its full spec, input shape, output shape and parameter count.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the layer and what does not fit: an unknown type or
+        setting, layers that do not chain (a Dense layer on feature maps, a pool
+        larger than its input), or a model whose parameters, gradients and
+        optimiser state would not fit in ``memory_limit`` bytes.
     """
     if not isinstance(specs, (list, tuple)) or not specs:
         raise ConfigError(f"an architecture is a non-empty list of layer specs, got {specs!r}")
@@ -114,9 +132,28 @@ def plan_model(specs, input_shape, dtype=np.float32, memory_limit=None):
 def build_model(specs, input_shape, seed=0, dtype=np.float32):
     """The :class:`Sequential` model that ``specs`` describe, for examples of ``input_shape``.
 
-    Everything is checked by :func:`plan_model` first. Weights are drawn from
-    one generator seeded with ``seed``, layer by layer (dropout layers draw
-    their masks from it too), so the same seed gives the same model.
+    Everything is checked by :func:`plan_model` first.
+
+    Parameters
+    ----------
+    specs : list of dict
+        Layer specs, as :func:`parse_architecture` or :func:`mlp_specs` give them.
+    input_shape : tuple of int
+        The shape of one example.
+    seed : int
+        Weights are drawn from one generator seeded with it, layer by layer
+        (dropout layers draw their masks from it too): the same seed gives the same model.
+    dtype : numpy dtype
+        The parameters' floating-point type.
+
+    Returns
+    -------
+    Sequential
+
+    Raises
+    ------
+    ConfigError
+        If the specs do not describe a model that can work (see :func:`plan_model`).
     """
     plans = plan_model(specs, input_shape, dtype)
     rng = np.random.default_rng(seed)
@@ -203,9 +240,21 @@ def _number(text):
 def parse_architecture(text):
     """The spec list written in the ``--arch`` text form.
 
-    ``"conv32k3 relu pool2 conv64k3 relu pool2 flatten dense128 relu dense10"``
-    Words are separated by spaces or commas. Raises :class:`ConfigError` naming
-    the first word that is not understood.
+    Parameters
+    ----------
+    text : str
+        Words separated by spaces or commas, one per layer, e.g.
+        ``"conv32k3 relu pool2 conv64k3 relu pool2 flatten dense128 relu dense10"``.
+
+    Returns
+    -------
+    list of dict
+        One spec per word, e.g. ``{"type": "Conv2D", "filters": 32, "kernel": 3}``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first word that is not understood.
     """
     names = _text_names()
     words = [w for w in re.split(r"[\s,]+", text.strip().lower()) if w]

@@ -20,7 +20,20 @@ class SoftmaxCrossEntropy:
     """
 
     def forward(self, logits, labels):
-        """Return the mean loss; cache the probabilities for ``backward``."""
+        """The mean loss over the batch; caches the probabilities for :meth:`backward`.
+
+        Parameters
+        ----------
+        logits : numpy.ndarray
+            Class scores z, shape (N, classes).
+        labels : numpy.ndarray
+            The true class index of each row, shape (N,).
+
+        Returns
+        -------
+        float
+            ``L = -(1/N) sum_i log p[i, y_i]``.
+        """
         n, n_classes = logits.shape
         rows = np.arange(n)
         # The row maximum, found as logits[i, argmax_i]: for a batch of a few
@@ -37,10 +50,15 @@ class SoftmaxCrossEntropy:
         return float(-log_likelihood.sum() / n)
 
     def backward(self):
-        """dL/dlogits = (p - y) / N.
+        """dL/dlogits = (p - y) / N, for the batch of the last :meth:`forward`.
 
         Reuses the cached probabilities as the gradient buffer, so call it once
         per ``forward``.
+
+        Returns
+        -------
+        numpy.ndarray
+            dL/dz, shape (N, classes).
         """
         grad = self.probs
         grad[self.rows, self.labels] -= 1.0
@@ -49,7 +67,18 @@ class SoftmaxCrossEntropy:
 
 
 def softmax(logits):
-    """Row-wise softmax, stable for any finite logits."""
+    """Row-wise softmax, stable for any finite logits.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray
+        Class scores, shape (N, classes).
+
+    Returns
+    -------
+    numpy.ndarray
+        Probabilities, shape (N, classes); each row sums to 1.
+    """
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     exp /= exp.sum(axis=1, keepdims=True)

@@ -125,10 +125,21 @@ class Sequential:
         return self.shapes[-1][0]
 
     def forward(self, x, training=False):
-        """Logits for the batch ``x`` (N, *input_shape). The result is a reused buffer.
+        """Logits for a batch: every layer's forward pass in order.
 
-        A batch of the right size per example but another shape, such as
-        (N, 784) rows for a (1, 28, 28) input, is reshaped (a view, no copy).
+        Parameters
+        ----------
+        x : numpy.ndarray
+            A batch (N, *input_shape). A batch of the right size per example but
+            another shape, such as (N, 784) rows for a (1, 28, 28) input, is
+            reshaped (a view, no copy). It is never modified.
+        training : bool
+            Training mode (dropout, batch statistics) or evaluation mode.
+
+        Returns
+        -------
+        numpy.ndarray
+            Logits (N, classes): the last layer's buffer, reused by the next call.
         """
         if x.shape[1:] != self.input_shape:
             x = x.reshape((x.shape[0],) + self.input_shape)
@@ -142,7 +153,19 @@ class Sequential:
         return x
 
     def backward(self, dlogits):
-        """Backpropagate dL/dlogits through every layer, filling ``self.grads``."""
+        """Backpropagate through every layer in reverse order: the chain rule, one layer at a time.
+
+        Parameters
+        ----------
+        dlogits : numpy.ndarray
+            dL/dlogits (N, classes) for the batch of the last :meth:`forward`, as
+            :meth:`SoftmaxCrossEntropy.backward` returns it.
+
+        Notes
+        -----
+        Fills ``self.grads`` (every layer's ``dW``, ``db``, ... are views into it);
+        stops at the first layer with parameters, whose input gradient nobody needs.
+        """
         grad = dlogits
         for layer in reversed(self.layers[self._first_trainable :]):
             grad = layer.backward(grad)
@@ -150,8 +173,23 @@ class Sequential:
     def predict_logits(self, x, batch_size=PREDICT_BATCH):
         """Logits for any number of examples, computed in batches (evaluation mode).
 
-        ``x`` is (N, *input_shape) or any (N, ...) with as many numbers per example,
-        such as (N, 28, 28) images or (N, 784) rows for either kind of model.
+        Parameters
+        ----------
+        x : array_like
+            (N, *input_shape), or any (N, ...) with as many numbers per example, such
+            as (N, 28, 28) images or (N, 784) rows for either kind of model.
+        batch_size : int
+            Examples per forward pass.
+
+        Returns
+        -------
+        numpy.ndarray
+            Logits (N, classes), a new array.
+
+        Raises
+        ------
+        ShapeError
+            If the examples do not have the model's number of inputs.
         """
         x = self.as_batch(x)
         out = np.empty((x.shape[0], self.output_size), self.dtype)
@@ -161,7 +199,20 @@ class Sequential:
         return out
 
     def predict(self, x, batch_size=PREDICT_BATCH):
-        """Predicted class index for each example of ``x``."""
+        """The predicted class index of each example.
+
+        Parameters
+        ----------
+        x : array_like
+            Examples, as for :meth:`predict_logits`.
+        batch_size : int
+            Examples per forward pass.
+
+        Returns
+        -------
+        numpy.ndarray
+            Class indices (N,).
+        """
         return self.predict_logits(x, batch_size).argmax(axis=1)
 
     def as_batch(self, x):
@@ -207,11 +258,26 @@ def _reuse(buf, shape, dtype):
 def build_mlp(sizes, seed=0, dropout=0.0, batch_norm=False, dtype=np.float32):
     """A multilayer perceptron: Dense layers of ``sizes``, ReLU between them.
 
-    ``sizes`` = (784, 128, 64, 10) gives Dense(784,128) ReLU Dense(128,64) ReLU
-    Dense(64,10): the last layer emits logits for the softmax-cross-entropy loss.
-    With ``batch_norm``, BatchNorm sits between each hidden Dense and its ReLU;
-    with ``dropout`` > 0, Dropout follows each hidden ReLU. A shorthand for
-    :func:`scratchnn.nn.architecture.build_model` with :func:`mlp_specs`.
+    A shorthand for :func:`scratchnn.nn.architecture.build_model` with :func:`mlp_specs`.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Input size first, classes last: (784, 128, 64, 10) gives Dense(784,128)
+        ReLU Dense(128,64) ReLU Dense(64,10); the last layer emits logits for the
+        softmax-cross-entropy loss.
+    seed : int
+        Seeds the weights' generator: the same seed gives the same model.
+    dropout : float
+        With dropout > 0, Dropout follows each hidden ReLU.
+    batch_norm : bool
+        BatchNorm between each hidden Dense and its ReLU.
+    dtype : numpy dtype
+        The parameters' floating-point type.
+
+    Returns
+    -------
+    Sequential
     """
     from .architecture import build_model, mlp_specs
 

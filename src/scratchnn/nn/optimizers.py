@@ -36,10 +36,19 @@ class Optimizer:
         self.t = 0  # steps taken so far
 
     def step(self, params, grads, n_decayed=None):
-        """Update ``params`` in place from ``grads`` (both flat vectors).
+        """Update ``params`` in place from ``grads``: one optimisation step.
 
-        ``grads`` is used as scratch space (coupled L2 adds ``wd * p`` to it):
-        it is the model's gradient buffer, refilled by the next backward pass.
+        Parameters
+        ----------
+        params : numpy.ndarray
+            The model's flat parameter vector (``Sequential.params``).
+        grads : numpy.ndarray
+            The matching gradients (``Sequential.grads``). Used as scratch space
+            (coupled L2 adds ``wd * p`` to it): it is the model's gradient buffer,
+            refilled by the next backward pass.
+        n_decayed : int, optional
+            Weight decay applies to ``params[:n_decayed]`` (``Sequential.n_decayed``:
+            the weights, never the biases); default: all of them.
         """
         n_decayed = params.size if n_decayed is None else n_decayed
         self.t += 1

@@ -12,10 +12,23 @@ from ..nn.model import PREDICT_BATCH
 def evaluate(model, images, labels, batch_size=PREDICT_BATCH):
     """Mean cross-entropy loss and accuracy over all examples (evaluation mode).
 
-    ``images`` are uint8 pixels (scaled by 1/255) or float arrays used as they
-    are, of any example shape with as many numbers as the model's input.
+    Works batch by batch, so memory stays flat whatever the split's size.
 
-    Works batch by batch so memory stays flat whatever the split's size.
+    Parameters
+    ----------
+    model : scratchnn.nn.Sequential
+    images : numpy.ndarray
+        uint8 pixels (scaled by 1/255) or floats used as they are, of any
+        example shape with as many numbers as the model's input.
+    labels : numpy.ndarray
+        Class indices (N,).
+    batch_size : int
+        Examples per forward pass.
+
+    Returns
+    -------
+    tuple of float
+        ``(loss, accuracy)``, the accuracy as a fraction in [0, 1].
     """
     loss_fn = SoftmaxCrossEntropy()
     n = images.shape[0]

@@ -361,7 +361,21 @@ class Trainer:
     def resume(cls, run_dir, dataset, log=print, progress=False, epochs=None):
         """A trainer restored from ``run_dir/checkpoint.npz``, ready to :meth:`fit` on.
 
-        ``epochs`` may extend the run beyond its original length.
+        Parameters
+        ----------
+        run_dir : str or os.PathLike
+            The run folder whose checkpoint to continue from.
+        dataset : Dataset
+            The loaded data the run trains on.
+        log, progress
+            As for the constructor.
+        epochs : int, optional
+            A new total number of epochs (never fewer than already trained); default:
+            the run's own.
+
+        Returns
+        -------
+        Trainer
         """
         path = Path(run_dir) / CHECKPOINT_NAME
         state, arrays = load_checkpoint(path)
