@@ -13,22 +13,24 @@ The ``scratchnn`` command is built on these same functions.
 
 import contextlib
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .data.datasets import CLASS_NAMES, Dataset, Split, load_dataset, scale_pixels
-from .data.images import preprocess_image
+from .data.images import ImageSource, preprocess_image
 from .errors import ConfigError, ImageError, ModelFileError
 from .nn.losses import softmax
-from .nn.model import PREDICT_BATCH
+from .nn.model import PREDICT_BATCH, Sequential
 from .nn.serialize import load_model as load_network, save_model as save_network
 from .training.config import AUGMENTATION_SETTINGS, TrainConfig
 from .training.evaluation import Evaluation
 from .training.presets import PRESETS, preset_settings
 from .training.run_folder import open_new_run
-from .training.trainer import Trainer
+from .training.trainer import Trainer, TrainResult
 
 
 @dataclass
@@ -57,16 +59,16 @@ class ImagePrediction:
     label: int | None = None
     name: str | None = None
     probability: float | None = None
-    top: list = field(default_factory=list)
+    top: list[tuple[int, str, float]] = field(default_factory=list)
     image: np.ndarray | None = field(default=None, repr=False)
     error: str | None = None
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         """True when the picture was classified."""
         return self.error is None
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-able record (without the image array)."""
         if not self.ok:
             return {"path": self.source, "error": self.error}
@@ -96,7 +98,14 @@ class Classifier:
         The per-epoch metrics of the run that trained it, when known.
     """
 
-    def __init__(self, network, dataset="mnist", class_names=None, metadata=None, history=None):
+    def __init__(
+        self,
+        network: Sequential,
+        dataset: str = "mnist",
+        class_names: Sequence[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        history: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.network = network
         self.dataset = dataset
         if class_names is None:
@@ -107,7 +116,7 @@ class Classifier:
 
     # -- making one ----------------------------------------------------------
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike) -> "Classifier":
         """Read a model file written by :meth:`save` (or ``scratchnn train``).
 
         Parameters
@@ -129,7 +138,7 @@ class Classifier:
         return cls(network, dataset, metadata.get("class_names"), metadata)
 
     @classmethod
-    def from_training(cls, trainer, result):
+    def from_training(cls, trainer: Trainer, result: TrainResult) -> "Classifier":
         """The classifier a finished :class:`~scratchnn.training.Trainer` run produced.
 
         Its metadata records the dataset, class names, configuration, epochs
@@ -154,7 +163,7 @@ class Classifier:
         }
         return cls(result.model, trainer.config.dataset, dataset.class_names, metadata, result.history)
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write the network and its metadata to ``path`` (a ``.npz``), atomically.
 
         Parameters
@@ -167,13 +176,13 @@ class Classifier:
 
     # -- shapes --------------------------------------------------------------
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int, ...]:
         """Shape of one example the network takes, e.g. (784,) or (1, 28, 28)."""
         shape = getattr(self.network, "input_shape", None)
         return tuple(shape) if shape is not None else (self.network.input_size,)
 
     @property
-    def input_size(self):
+    def input_size(self) -> int:
         """Number of values in one example (784 for a 28x28 image)."""
         return int(np.prod(self.input_shape))
 
@@ -195,7 +204,7 @@ class Classifier:
         return x.reshape((len(x),) + self.input_shape), single
 
     # -- using it ------------------------------------------------------------
-    def predict_logits(self, images, batch_size=PREDICT_BATCH):
+    def predict_logits(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """The network's raw scores (logits).
 
         Parameters
@@ -214,7 +223,7 @@ class Classifier:
         logits = self.network.predict_logits(x, batch_size)
         return logits[0] if single else logits
 
-    def predict_proba(self, images, batch_size=PREDICT_BATCH):
+    def predict_proba(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """Class probabilities: the softmax of the logits.
 
         Parameters
@@ -233,7 +242,7 @@ class Classifier:
         probabilities = softmax(self.network.predict_logits(x, batch_size))
         return probabilities[0] if single else probabilities
 
-    def predict(self, images, batch_size=PREDICT_BATCH):
+    def predict(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray | int:
         """The predicted class index of every image.
 
         Parameters
@@ -253,7 +262,7 @@ class Classifier:
         predicted = self.predict_logits(images, batch_size).argmax(axis=-1)
         return int(predicted) if np.ndim(predicted) == 0 else predicted
 
-    def preprocess(self, image, ink="auto"):
+    def preprocess(self, image: ImageSource, ink: str = "auto") -> np.ndarray:
         """A picture as the 28x28 array this classifier's network expects.
 
         See :func:`scratchnn.data.images.preprocess_image`; the framing follows
@@ -261,7 +270,9 @@ class Classifier:
         """
         return preprocess_image(image, self.dataset if self.dataset in CLASS_NAMES else "mnist", ink)
 
-    def predict_images(self, images, ink="auto", top=3, errors="raise"):
+    def predict_images(
+        self, images: Iterable[ImageSource], ink: str = "auto", top: int = 3, errors: str = "raise"
+    ) -> list[ImagePrediction]:
         """Classify pictures: files, PIL images or arrays of any size and mode.
 
         Every picture is preprocessed to look like an MNIST image (see
@@ -298,14 +309,14 @@ class Classifier:
                 records.append(ImagePrediction(source, error=str(exc)))
         good = [r for r in records if r.ok]
         if good:
-            probabilities = self.predict_proba(np.stack([r.image for r in good]))
+            probabilities = self.predict_proba(np.stack([r.image for r in good if r.image is not None]))
             for record, row in zip(good, probabilities):
                 order = np.argsort(row)[::-1][:top]
                 record.top = [(int(c), self.class_names[c], float(row[c])) for c in order]
                 record.label, record.name, record.probability = record.top[0]
         return records
 
-    def predict_image(self, image, ink="auto", top=3):
+    def predict_image(self, image: ImageSource, ink: str = "auto", top: int = 3) -> ImagePrediction:
         """Classify one picture.
 
         Parameters
@@ -328,7 +339,9 @@ class Classifier:
         """
         return self.predict_images([image], ink, top)[0]
 
-    def evaluate(self, images, labels=None, batch_size=PREDICT_BATCH):
+    def evaluate(
+        self, images: Dataset | Split | np.ndarray, labels: np.ndarray | None = None, batch_size: int = PREDICT_BATCH
+    ) -> Evaluation:
         """Loss, accuracy, confusion matrix and per-class metrics on labelled images.
 
         Parameters
@@ -346,9 +359,11 @@ class Classifier:
         class_names = self.class_names
         if isinstance(images, Dataset):
             self._check_fits(images)
-            images, class_names = images.test, images.class_names
+            class_names = images.class_names
+            images = images.test
         if isinstance(images, Split):
-            images, labels = images.images, images.labels
+            labels = images.labels
+            images = images.images
         if labels is None:
             raise ValueError("evaluate needs labels for an array of images")
         logits = self.predict_logits(images, batch_size)
@@ -370,7 +385,7 @@ class Classifier:
         return f"Classifier({self.network!r}, dataset={self.dataset!r}{result})"
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike) -> Classifier:
     """Load a model file written by ``scratchnn train`` or :meth:`Classifier.save`.
 
     >>> model = scratchnn.load_model("runs/mlp/model.npz")   # doctest: +SKIP
@@ -383,7 +398,7 @@ def load_model(path):
     return Classifier.load(path)
 
 
-def make_config(config="classic", **settings):
+def make_config(config: str | TrainConfig | dict[str, Any] = "classic", **settings: Any) -> TrainConfig:
     """A validated :class:`~scratchnn.training.TrainConfig` from a preset, a config or a dict.
 
     Parameters
@@ -417,17 +432,17 @@ def make_config(config="classic", **settings):
 
 
 def train(
-    config="classic",
-    dataset=None,
+    config: str | TrainConfig | dict[str, Any] = "classic",
+    dataset: Dataset | str | None = None,
     *,
-    run_dir=None,
-    overwrite=False,
-    data_dir=None,
-    download=True,
-    log=print,
-    progress=False,
-    **settings,
-):
+    run_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    log: Callable[[str], object] | None = print,
+    progress: bool = False,
+    **settings: Any,
+) -> Classifier:
     """Train a network and return it as a :class:`Classifier`.
 
     Parameters

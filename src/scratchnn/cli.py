@@ -8,6 +8,7 @@ flags); never a traceback.
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ScratchnnError
@@ -701,7 +702,7 @@ COMMANDS = {
 }
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -12,7 +12,10 @@ scikit-learn is an optional extra (``pip install 'scratchnn[sklearn]'``); the
 rest of the library never imports this module.
 """
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
@@ -102,23 +105,23 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes=(128, 64),
-        architecture=None,
-        input_shape=None,
-        optimizer="adam",
-        lr=1e-3,
-        momentum=0.0,
-        epochs=20,
-        batch_size=128,
-        weight_decay=0.0,
-        dropout=0.0,
-        batch_norm=False,
-        early_stopping=0,
-        validation_fraction=0.1,
-        dtype="float32",
-        random_state=None,
-        verbose=False,
-    ):
+        hidden_layer_sizes: tuple[int, ...] = (128, 64),
+        architecture: str | list[dict[str, Any]] | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        epochs: int = 20,
+        batch_size: int = 128,
+        weight_decay: float = 0.0,
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        early_stopping: int = 0,
+        validation_fraction: float = 0.1,
+        dtype: str = "float32",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.architecture = architecture
         self.input_shape = input_shape
@@ -137,7 +140,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- training ------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "NeuralNetClassifier":
         """Train a new network on ``X`` (n_samples, n_features) and labels ``y``."""
         X, y = validate_data(self, X, y, dtype=self._dtype())
         check_classification_targets(y)
@@ -151,7 +154,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self._train(X, codes, self.epochs, previous=None)
         return self
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> "NeuralNetClassifier":
         """One more epoch over ``X``, ``y``, continuing from the current weights
         and optimiser state (a new network on the first call, which needs ``classes``)."""
         first = not hasattr(self, "model_")
@@ -169,7 +172,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         codes = np.searchsorted(self.classes_, y)
         unknown = (codes >= len(self.classes_)) | (self.classes_[np.minimum(codes, len(self.classes_) - 1)] != y)
         if unknown.any():
-            raise ValueError(f"y holds labels that are not in classes: {sorted(set(y[unknown].tolist()))[:5]}")
+            raise ValueError(
+                f"y holds labels that are not in classes: {sorted(set(np.asarray(y)[unknown].tolist()))[:5]}"
+            )
         self._train(X, codes, 1, previous=None if first else self._state)
         return self
 
@@ -270,13 +275,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         }
 
     # -- prediction ----------------------------------------------------------------
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=self._dtype(), reset=False)
         return softmax(self.model_.predict_logits(X))
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class of each row, from ``classes_``."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=self._dtype(), reset=False)

@@ -119,7 +119,7 @@ class Augmentation:
         batch_size, side, _ = batch.shape
         matrices = random_affine_matrices(batch_size, rng, self.max_shift, self.max_rotation, self.max_scale, size=side)
         if self.flip_horizontal:
-            mirror_x(matrices, rng.random(batch_size) < 0.5, size=side)
+            mirror_x(matrices, rng.random((batch_size,)) < 0.5, size=side)
         coords_y, coords_x = affine_sampling_grid(
             matrices, side, side, out=_scratch("apply_grid", (2, batch_size, side, side))
         )

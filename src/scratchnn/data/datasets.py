@@ -126,7 +126,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def features(self, dtype=np.float32) -> np.ndarray:
+    def features(self, dtype: type = np.float32) -> np.ndarray:
         """Return the images as an (N, 784) matrix of pixels scaled to [0, 1] in ``dtype``.
 
         Each call allocates a new matrix, so callers may modify it freely.
@@ -145,7 +145,7 @@ class Dataset:
     source: Path
 
 
-def find_dataset_dir(name: str, data_dir=None) -> Path | None:
+def find_dataset_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:
     """Return the first folder holding a complete copy of dataset ``name``, or None.
 
     Follows the search order in the module docstring, download excepted.
@@ -166,7 +166,7 @@ def find_dataset_dir(name: str, data_dir=None) -> Path | None:
 
 def load_dataset(
     name: str,
-    data_dir=None,
+    data_dir: str | os.PathLike | None = None,
     download: bool = True,
     verify: bool = True,
     progress: bool = True,

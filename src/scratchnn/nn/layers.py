@@ -32,13 +32,15 @@ copies it (``Sequential.predict_logits`` does). The plain formula is in each
 docstring.
 """
 
+from typing import Any
+
 import numpy as np
 
 from ..parameters import check as check_setting
 from .init import he_normal
 
 # Layer classes by type name, filled in as each class is defined.
-LAYER_TYPES = {}
+LAYER_TYPES: dict[str, type["Layer"]] = {}
 # Marks a setting that a spec must give (it has no default).
 REQUIRED = object()
 
@@ -64,10 +66,10 @@ def shape_text(shape):
 class Layer:
     """Base class: a layer with no parameters that passes data through."""
 
-    param_names = ()
-    decayed_params = ()
+    param_names: tuple[str, ...] = ()
+    decayed_params: tuple[str, ...] = ()
     # Arrays that are not trained but are part of the model (saved with it).
-    state_names = ()
+    state_names: tuple[str, ...] = ()
     # Set to False by the model for its first layer: nobody needs dL/dx there,
     # and skipping it saves the largest matrix product of the backward pass.
     needs_input_grad = True
@@ -78,10 +80,10 @@ class Layer:
     min_batch = 1
     # True when the output has the input's shape (activations, dropout, normalisation).
     keeps_shape = True
-    defaults = {}
-    text_name = None  # name in the --arch text form
-    text_number = None  # the setting written right after the name: dense128
-    text_letters = {}  # settings written as letter + number: k3 -> kernel 3
+    defaults: dict[str, Any] = {}
+    text_name: str | None = None  # name in the --arch text form
+    text_number: str | None = None  # the setting written right after the name: dense128
+    text_letters: dict[str, str] = {}  # settings written as letter + number: k3 -> kernel 3
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -89,7 +91,7 @@ class Layer:
 
     # -- self-description ------------------------------------------------------
     @classmethod
-    def plan(cls, input_shape, **config):
+    def plan(cls, input_shape: tuple[int, ...], **config: Any) -> tuple[tuple[int, ...], int]:
         """The output shape and the parameter count for one example, without building anything.
 
         Parameters
@@ -141,12 +143,12 @@ class Layer:
         """
         return {}
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The output shape of this built layer for ``input_shape``; ValueError if it does not fit."""
         return self.plan(input_shape, **self.get_config())[0]
 
     # -- the maths -------------------------------------------------------------
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """The layer's output for a batch; caches what :meth:`backward` will need.
 
         Parameters
@@ -164,7 +166,7 @@ class Layer:
         """
         return x
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """Backpropagate through the layer: dL/d(output) in, dL/d(input) out (the chain rule).
 
         Also writes the gradient ``dP`` of every parameter ``P`` in ``param_names``.
@@ -182,7 +184,7 @@ class Layer:
         """
         return dout
 
-    def parameters(self):
+    def parameters(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Pairs ``(parameter, gradient)`` in ``param_names`` order."""
         return [(getattr(self, name), getattr(self, "d" + name)) for name in self.param_names]
 
@@ -249,7 +251,7 @@ class Dense(Layer):
     def from_config(cls, config, input_shape, rng, dtype):
         return cls(input_shape[0], int(config["units"]), rng, dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"units": self.n_out}
 
     def output_shape(self, input_shape):
@@ -268,14 +270,14 @@ class Dense(Layer):
         """Outputs per example: the columns of ``W``."""
         return self.W.shape[1]
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = x
         y = self._buffer("_y", (x.shape[0], self.n_out), self.W.dtype)
         np.matmul(x, self.W, out=y)
         y += self.b
         return y
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         # Written straight into the gradient arrays, which the model may have made
         # views into one flat vector so that the optimiser updates all at once.
         np.matmul(self.x.T, dout, out=self.dW)
@@ -299,8 +301,9 @@ class ReLU(Layer):
     """
 
     text_name = "relu"
+    _mask: np.ndarray  # where the last forward pass's x was > 0, for backward
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # y = x * [x > 0], keeping the mask for backward: faster than
         # np.maximum (which also has to handle NaN; here NaN * 0 stays NaN).
         # A boolean mask is a quarter of a float one (12 MB instead of 46 for the
@@ -312,7 +315,7 @@ class ReLU(Layer):
         x *= mask
         return x
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         dout *= self._mask
         return dout
 
@@ -338,11 +341,11 @@ class Flatten(Layer):
     def plan(cls, input_shape):
         return (int(np.prod(input_shape)),), 0
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.input_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         return dout.reshape(self.input_shape)
 
     def __repr__(self):
@@ -376,10 +379,10 @@ class Dropout(Layer):
     def from_config(cls, config, input_shape, rng, dtype):
         return cls(float(config["p"]), rng)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"p": self.p}
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if not training or self.p == 0.0:
             self.scaled_mask = None
             return x
@@ -393,7 +396,7 @@ class Dropout(Layer):
         x *= mask
         return x
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         if self.scaled_mask is None:
             return dout
         dout *= self.scaled_mask
@@ -463,7 +466,7 @@ class BatchNorm(Layer):
     def from_config(cls, config, input_shape, rng, dtype):
         return cls(input_shape[0], float(config["momentum"]), float(config["eps"]), dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "eps": self.eps}
 
     def output_shape(self, input_shape):
@@ -487,7 +490,7 @@ class BatchNorm(Layer):
         rows = x.transpose(0, 2, 3, 1).reshape(-1, c)
         return rows, lambda r: r.reshape(n, h, w, c).transpose(0, 3, 1, 2)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.training = training
         rows, as_input = self._rows(x)
         if training:
@@ -514,7 +517,7 @@ class BatchNorm(Layer):
         y += self.beta - self.mean * scale
         return as_input(y)
 
-    def backward(self, dout):
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         rows, as_input = self._rows(dout)
         m = rows.shape[0]
         # dgamma = sum(dy * x_hat) = (sum(dy * x) - mu * sum(dy)) / std, without forming x_hat

@@ -15,10 +15,12 @@ per parameter. Parameters that take weight decay come first, so "the decayed
 ones" is simply the slice ``params[:n_decayed]``.
 """
 
+from collections.abc import Iterable, Sequence
+
 import numpy as np
 
 from ..errors import ShapeError
-from .layers import Dense, shape_text
+from .layers import Dense, Layer, shape_text
 
 # Examples per forward pass when predicting or evaluating. Small enough that a
 # convolution's im2col matrix stays small (at 1,000 images the cnn preset's first
@@ -44,7 +46,7 @@ class Sequential:
         or the output is not a vector of class scores.
     """
 
-    def __init__(self, layers, input_shape=None):
+    def __init__(self, layers: Iterable[Layer], input_shape: Sequence[int] | None = None) -> None:
         self.layers = list(layers)
         if not self.layers:
             raise ShapeError("a model needs at least one layer")
@@ -105,26 +107,26 @@ class Sequential:
                 self.n_decayed = offset
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         """The floating-point type of every parameter and of the arithmetic."""
         return self.params.dtype
 
     @property
-    def min_batch(self):
+    def min_batch(self) -> int:
         """The fewest examples a training batch may hold (2 with batch norm)."""
         return max(layer.min_batch for layer in self.layers)
 
     @property
-    def input_size(self):
+    def input_size(self) -> int:
         """Numbers per example: the product of ``input_shape`` (784 for MNIST)."""
         return int(np.prod(self.input_shape))
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         """Number of outputs (classes) per example."""
         return self.shapes[-1][0]
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Logits for a batch: every layer's forward pass in order.
 
         Parameters
@@ -152,7 +154,7 @@ class Sequential:
             x = layer.forward(x, training)
         return x
 
-    def backward(self, dlogits):
+    def backward(self, dlogits: np.ndarray) -> None:
         """Backpropagate through every layer in reverse order: the chain rule, one layer at a time.
 
         Parameters
@@ -168,9 +170,10 @@ class Sequential:
         """
         grad = dlogits
         for layer in reversed(self.layers[self._first_trainable :]):
-            grad = layer.backward(grad)
+            # Only the last layer here (the first trainable one) may return None: no dL/dx needed.
+            grad = layer.backward(grad)  # type: ignore[assignment]
 
-    def predict_logits(self, x, batch_size=PREDICT_BATCH):
+    def predict_logits(self, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """Logits for any number of examples, computed in batches (evaluation mode).
 
         Parameters
@@ -198,7 +201,7 @@ class Sequential:
             out[start : start + batch_size] = self.forward(batch, training=False)
         return out
 
-    def predict(self, x, batch_size=PREDICT_BATCH):
+    def predict(self, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """The predicted class index of each example.
 
         Parameters
@@ -215,7 +218,7 @@ class Sequential:
         """
         return self.predict_logits(x, batch_size).argmax(axis=1)
 
-    def as_batch(self, x):
+    def as_batch(self, x: np.ndarray) -> np.ndarray:
         """``x`` as (N, *input_shape), or a ShapeError saying why it does not fit."""
         x = np.asarray(x)
         if x.ndim < 1 or int(np.prod(x.shape[1:])) != self.input_size or (x.ndim == 1 and self.input_size != 1):
@@ -226,7 +229,7 @@ class Sequential:
             )
         return x.reshape((x.shape[0],) + self.input_shape)
 
-    def state_arrays(self):
+    def state_arrays(self) -> dict[str, np.ndarray]:
         """Every array that defines the model (parameters and running statistics), by name."""
         arrays = {}
         for i, layer in enumerate(self.layers):
@@ -234,7 +237,7 @@ class Sequential:
                 arrays[f"layer{i}.{name}"] = getattr(layer, name)
         return arrays
 
-    def load_state_arrays(self, arrays):
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Copy arrays produced by :meth:`state_arrays` into this model, in place."""
         expected = self.state_arrays()
         missing = sorted(set(expected) - set(arrays))
@@ -255,7 +258,9 @@ def _reuse(buf, shape, dtype):
     return buf if buf is not None and buf.shape == shape and buf.dtype == dtype else np.empty(shape, dtype)
 
 
-def build_mlp(sizes, seed=0, dropout=0.0, batch_norm=False, dtype=np.float32):
+def build_mlp(
+    sizes: Sequence[int], seed: int = 0, dropout: float = 0.0, batch_norm: bool = False, dtype: type = np.float32
+) -> Sequential:
     """A multilayer perceptron: Dense layers of ``sizes``, ReLU between them.
 
     A shorthand for :func:`scratchnn.nn.architecture.build_model` with :func:`mlp_specs`.

@@ -86,7 +86,7 @@ class Optimizer:
             out.append(slot)
         return out
 
-    state_slots = ()
+    state_slots: tuple[str, ...] = ()
 
     def state_dict(self):
         """Everything needed to resume: step count, lr and the state vectors."""

@@ -2,6 +2,7 @@
 
 import numbers
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from ..errors import ConfigError
 from ..nn.architecture import mlp_specs, normalize_spec, parse_architecture
@@ -99,7 +100,7 @@ class TrainConfig:
             ]
         self.validate()
 
-    def validate(self):
+    def validate(self) -> None:
         """Every value against :mod:`scratchnn.parameters`, then the rules that tie settings together."""
         for f in fields(self):
             if f.name in CONSTRAINTS:
@@ -142,13 +143,13 @@ class TrainConfig:
         # The schedule checks how its own settings fit together (e.g. --min-lr <= --lr).
         LRSchedule(self.lr, self.schedule, self.epochs, self.step_size, self.gamma, self.min_lr, self.warmup_epochs)
 
-    def model_specs(self):
+    def model_specs(self) -> list[dict[str, Any]]:
         """The layer specs of the network: ``architecture``, or the MLP ``layers`` describe."""
         if self.architecture is not None:
             return [dict(spec) for spec in self.architecture]
         return mlp_specs(self.layers, self.dropout, self.batch_norm)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The settings as plain, JSON-ready data (what a run's ``config.json`` holds).
 
         Returns
@@ -160,7 +161,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """A validated configuration from a dict of settings (e.g. a run's ``config.json``).
 
         Parameters

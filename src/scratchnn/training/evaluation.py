@@ -1,6 +1,8 @@
 """How good a model is on a labelled split: loss, accuracy, confusions, per-class metrics."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +118,7 @@ class Evaluation:
     class_names: tuple
 
     @classmethod
-    def from_logits(cls, labels, logits, class_names):
+    def from_logits(cls, labels: np.ndarray, logits: np.ndarray, class_names: Sequence[str]) -> "Evaluation":
         """Build one from true labels and the model's logits."""
         labels = np.asarray(labels).astype(np.intp)
         loss_fn = SoftmaxCrossEntropy()
@@ -124,25 +126,25 @@ class Evaluation:
         return cls(labels, loss_fn.probs.astype(np.float32), loss, tuple(class_names))
 
     @property
-    def predictions(self):
+    def predictions(self) -> np.ndarray:
         """Predicted class indices (N,)."""
         return self.probabilities.argmax(axis=1)
 
     @property
-    def accuracy(self):
+    def accuracy(self) -> float:
         """Share of examples predicted correctly."""
         return float(np.mean(self.predictions == self.labels))
 
     @property
-    def confusion(self):
+    def confusion(self) -> np.ndarray:
         """The confusion matrix (rows true, columns predicted); see :func:`confusion_matrix`."""
         return confusion_matrix(self.labels, self.predictions, len(self.class_names))
 
-    def class_metrics(self):
+    def class_metrics(self) -> dict[str, np.ndarray]:
         """Precision, recall, F1 and support per class; see :func:`class_metrics`."""
         return class_metrics(self.confusion)
 
-    def class_table(self):
+    def class_table(self) -> list[dict[str, Any]]:
         """One dict per class: ``class``, ``name``, ``precision``, ``recall``, ``f1``, ``support``."""
         metrics = self.class_metrics()
         return [
@@ -150,7 +152,7 @@ class Evaluation:
             for i, name in enumerate(self.class_names)
         ]
 
-    def confident_mistakes(self, count=16):
+    def confident_mistakes(self, count: int = 16) -> np.ndarray:
         """Indices of the misclassified examples the model was surest of, surest first."""
         predictions = self.predictions
         wrong = np.flatnonzero(predictions != self.labels)

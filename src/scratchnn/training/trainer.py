@@ -7,18 +7,22 @@ per epoch; nothing else changes.
 """
 
 import math
+import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..data.datasets import as_model_input
+from ..data.datasets import Dataset, as_model_input
 from ..errors import ConfigError, DivergenceError, ModelFileError
 from ..nn.architecture import build_model, input_shape_for, plan_model
 from ..nn.layers import ReLU
 from ..nn.losses import SoftmaxCrossEntropy
+from ..nn.model import Sequential
 from ..nn.optimizers import make_optimizer
 from .batches import BatchSampler
 from .checkpoint import load_checkpoint, prefixed, save_checkpoint, unprefixed
@@ -48,8 +52,8 @@ class TrainResult:
         The epoch whose weights were kept, with early stopping; else None.
     """
 
-    model: object
-    history: list = field(default_factory=list)
+    model: Sequential
+    history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     best_epoch: int | None = None
 
@@ -111,7 +115,14 @@ class Trainer:
     ``progress`` shows a tqdm bar over the batches of each epoch.
     """
 
-    def __init__(self, config, dataset, run_dir=None, log=print, progress=False):
+    def __init__(
+        self,
+        config: TrainConfig,
+        dataset: Dataset,
+        run_dir: str | os.PathLike | None = None,
+        log: Callable[[str], object] | None = print,
+        progress: bool = False,
+    ) -> None:
         self.config = config
         self.dataset = dataset
         self.run_dir = Path(run_dir) if run_dir else None
@@ -165,9 +176,10 @@ class Trainer:
         # Divergence (see README): a loss above this, NaN or infinite. A fresh model
         # guesses about uniformly, a loss of ln(classes); 100 times that is no longer learning.
         self.loss_limit = DIVERGED_LOSS_FACTOR * math.log(n_classes)
-        self.history = []
+        self.history: list[dict[str, Any]] = []
         self.stopped_early = False
-        self.best = None  # (value, epoch, copy of the model's arrays) for early stopping
+        # (value, epoch, copy of the model's arrays) for early stopping
+        self.best: tuple[float, int, dict[str, np.ndarray]] | None = None
         self.bad_epochs = 0
 
     # -- one epoch -----------------------------------------------------------
@@ -262,7 +274,7 @@ class Trainer:
         raise DivergenceError(f"training diverged at {where}: {what}.{kept} Try a smaller --lr (or warm-up).")
 
     # -- the run -------------------------------------------------------------
-    def fit(self):
+    def fit(self) -> TrainResult:
         """Train for the configuration's remaining epochs (all of them, unless resumed).
 
         After every epoch: one line to ``log``, and with a run folder a checkpoint
@@ -309,6 +321,7 @@ class Trainer:
                 self.save_checkpoint()
                 write_metrics(self.run_dir, self.history)
             if stopped_early:
+                assert self.best is not None  # stopping early counts epochs since the best one
                 self.log(
                     f"early stopping: no better {cfg.monitor} for {cfg.early_stopping} epochs; "
                     f"restoring the weights of epoch {self.best[1]}"
@@ -336,7 +349,8 @@ class Trainer:
         self.model.load_state_arrays(self.best[2])
 
     # -- checkpoints ---------------------------------------------------------
-    def save_checkpoint(self):
+    def save_checkpoint(self) -> None:
+        assert self.run_dir is not None, "a trainer without run_dir has nowhere to save"
         """Write ``checkpoint.npz`` into the run folder, atomically: the weights, the
         optimiser's state, the random generators' states and the history so far."""
         opt_state = self.optimizer.state_dict()
@@ -358,7 +372,14 @@ class Trainer:
         save_checkpoint(self.run_dir / CHECKPOINT_NAME, state, arrays)
 
     @classmethod
-    def resume(cls, run_dir, dataset, log=print, progress=False, epochs=None):
+    def resume(
+        cls,
+        run_dir: str | os.PathLike,
+        dataset: Dataset,
+        log: Callable[[str], object] | None = print,
+        progress: bool = False,
+        epochs: int | None = None,
+    ) -> "Trainer":
         """A trainer restored from ``run_dir/checkpoint.npz``, ready to :meth:`fit` on.
 
         Parameters
