@@ -9,7 +9,7 @@ SHARED_DATA := $(abspath ../shared/data)
 # A development checkout reads the datasets from ../shared/data beside it, as CI does.
 export SCRATCHNN_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA))
 
-.PHONY: install data train test bench docs mutation clean
+.PHONY: install data train test lint bench docs mutation clean
 
 $(BIN)/scratchnn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ train: install
 test: data
 	$(BIN)/python tests.py
 
+# The checks CI runs besides the tests: ruff (lint and format) and mypy, as
+# configured in pyproject.toml, with the versions the `lint` extra pins.
+lint: install
+	$(BIN)/python -m pip install --quiet -e ".[lint]"
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 bench: install
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_training.py
@@ -51,4 +59,4 @@ mutation: install
 	cat mutants/mutmut-cicd-stats.json
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache mutants site
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache mutants site dist build

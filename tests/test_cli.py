@@ -1,5 +1,6 @@
 """The command line: train, evaluate, download, resume after a kill, bad input."""
 
+import importlib.metadata
 import json
 import os
 import signal
@@ -555,7 +556,11 @@ def test_version():
 
     done = subprocess.run(_cli("--version"), capture_output=True, text=True, env=_env())
     assert done.returncode == 0 and done.stdout == f"scratchnn {scratchnn.__version__}\n"
-    assert f'version = "{scratchnn.__version__}"' in (ROOT / "pyproject.toml").read_text()  # one version
+    # One version, in one place: pyproject.toml reads it from the package.
+    pyproject = (ROOT / "pyproject.toml").read_text().splitlines()
+    assert 'dynamic = ["version"]' in pyproject and 'version = { attr = "scratchnn.__version__" }' in pyproject
+    assert not [line for line in pyproject if line.startswith('version = "')]
+    assert importlib.metadata.version("scratchnn") == scratchnn.__version__
 
 
 def test_every_train_flag_says_what_it_does_its_default_and_the_presets_values():
