@@ -350,9 +350,9 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------
     def save_checkpoint(self) -> None:
-        assert self.run_dir is not None, "a trainer without run_dir has nowhere to save"
         """Write ``checkpoint.npz`` into the run folder, atomically: the weights, the
         optimiser's state, the random generators' states and the history so far."""
+        assert self.run_dir is not None, "a trainer without run_dir has nowhere to save"
         opt_state = self.optimizer.state_dict()
         opt_arrays = {k: v for k, v in opt_state.items() if isinstance(v, np.ndarray)}
         state = {
