@@ -45,3 +45,8 @@ class RunFolderError(ScratchnnError):
 
 class ShapeError(ScratchnnError, ValueError):
     """Layers that do not chain, or an input batch whose shape does not fit the model."""
+
+
+class DeviceError(ScratchnnError, ValueError):
+    """The device asked for cannot be used: an unknown name, or ``gpu`` without
+    CuPy or without a CUDA GPU."""
