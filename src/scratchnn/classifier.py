@@ -69,7 +69,15 @@ class ImagePrediction:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able record (without the image array)."""
+        """A JSON-able record (without the image array), as ``scratchnn predict --json`` prints it.
+
+        Returns
+        -------
+        dict
+            ``path``, ``class``, ``name``, ``probability`` and ``top`` (a list of
+            ``{"class", "name", "probability"}``); for a picture that could not
+            be used, ``path`` and ``error`` only.
+        """
         if not self.ok:
             return {"path": self.source, "error": self.error}
         return {
@@ -144,6 +152,18 @@ class Classifier:
         Its metadata records the dataset, class names, configuration, epochs
         trained and the test loss and accuracy of the final weights (the best
         ones, after early stopping).
+
+        Parameters
+        ----------
+        trainer : scratchnn.training.Trainer
+            The trainer that ran; gives the configuration and the dataset.
+        result : scratchnn.training.TrainResult
+            What its :meth:`~scratchnn.training.Trainer.fit` returned.
+
+        Returns
+        -------
+        Classifier
+            With the run's per-epoch metrics as its ``history``.
         """
         dataset = trainer.dataset
         last = result.history[-1]
@@ -265,8 +285,25 @@ class Classifier:
     def preprocess(self, image: ImageSource, ink: str = "auto") -> np.ndarray:
         """A picture as the 28x28 array this classifier's network expects.
 
-        See :func:`scratchnn.data.images.preprocess_image`; the framing follows
-        the classifier's dataset (digits or clothes).
+        See :func:`scratchnn.preprocess_image`; the framing follows the
+        classifier's dataset (digits or clothes).
+
+        Parameters
+        ----------
+        image : str, os.PathLike, PIL.Image.Image or numpy.ndarray
+            A file, a PIL image, or an (H, W[, C]) array of any size.
+        ink : {"auto", "dark", "light"}
+            Ink polarity; ``"auto"`` detects it.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, shape (28, 28), ink 1.0 on background 0.0.
+
+        Raises
+        ------
+        ImageError
+            The picture cannot be read, or shows no ink (blank).
         """
         return preprocess_image(image, self.dataset if self.dataset in CLASS_NAMES else "mnist", ink)
 
@@ -351,10 +388,19 @@ class Classifier:
             :meth:`predict` together with ``labels``.
         labels : array_like of int, optional
             Needed when ``images`` is an array.
+        batch_size : int
+            Rows per forward pass.
 
         Returns
         -------
-        scratchnn.training.evaluation.Evaluation
+        Evaluation
+
+        Raises
+        ------
+        ModelFileError
+            A dataset's images or classes do not fit the network.
+        ValueError
+            ``images`` is an array and ``labels`` is missing.
         """
         class_names = self.class_names
         if isinstance(images, Dataset):
@@ -388,12 +434,24 @@ class Classifier:
 def load_model(path: str | os.PathLike) -> Classifier:
     """Load a model file written by ``scratchnn train`` or :meth:`Classifier.save`.
 
-    >>> model = scratchnn.load_model("runs/mlp/model.npz")   # doctest: +SKIP
-    >>> model.predict(images)                                 # doctest: +SKIP
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A model ``.npz``.
 
     Returns
     -------
     Classifier
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing or not a valid scratchnn model.
+
+    Examples
+    --------
+    >>> model = scratchnn.load_model("runs/mlp/model.npz")   # doctest: +SKIP
+    >>> model.predict(images)                                 # doctest: +SKIP
     """
     return Classifier.load(path)
 
@@ -409,6 +467,10 @@ def make_config(config: str | TrainConfig | dict[str, Any] = "classic", **settin
         configuration, or a dict of settings.
     **settings
         Settings laid over it, e.g. ``epochs=5, dataset="fashion-mnist"``.
+
+    Returns
+    -------
+    TrainConfig
 
     Raises
     ------

@@ -141,7 +141,27 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     # -- training ------------------------------------------------------------------
     def fit(self, X: ArrayLike, y: ArrayLike) -> "NeuralNetClassifier":
-        """Train a new network on ``X`` (n_samples, n_features) and labels ``y``."""
+        """Train a new network on ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training rows, numbers (scaled; see the class text).
+        y : array-like of shape (n_samples,)
+            The labels, of any type; at least two classes.
+
+        Returns
+        -------
+        self : NeuralNetClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            Bad input (NaN, wrong shape, one class only) or a hyperparameter that cannot work.
+        DivergenceError
+            The loss became NaN or infinite (usually unscaled features or a too large ``lr``).
+        """
         X, y = validate_data(self, X, y, dtype=self._dtype())
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
@@ -155,8 +175,33 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> "NeuralNetClassifier":
-        """One more epoch over ``X``, ``y``, continuing from the current weights
-        and optimiser state (a new network on the first call, which needs ``classes``)."""
+        """One more epoch over ``X``, ``y``, continuing from the current weights and optimiser state.
+
+        The first call starts a new network and needs ``classes``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows of this step.
+        y : array-like of shape (n_samples,)
+            Their labels, all among ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the estimator will see; required on the first call,
+            and when given later it must be the same set.
+
+        Returns
+        -------
+        self : NeuralNetClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            Bad input, ``classes`` missing on the first call or different from it,
+            or a label not in ``classes``.
+        DivergenceError
+            The loss became NaN or infinite.
+        """
         first = not hasattr(self, "model_")
         X, y = validate_data(self, X, y, dtype=self._dtype(), reset=first)
         check_classification_targets(y)
@@ -276,13 +321,43 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     # -- prediction ----------------------------------------------------------------
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        """Class probabilities of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in ``classes_`` order; each row sums to 1.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit` or :meth:`partial_fit`.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=self._dtype(), reset=False)
         return softmax(self.model_.predict_logits(X))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """The most probable class of each row, from ``classes_``."""
+        """The most probable class of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit` or :meth:`partial_fit`.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=self._dtype(), reset=False)
         return self.classes_[self.model_.predict(X)]

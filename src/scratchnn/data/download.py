@@ -67,13 +67,31 @@ RAW_SHA256 = {
 
 @dataclass(frozen=True)
 class Mirror:
-    """A web folder serving a dataset's files as ``base_url + filename + ".gz"``."""
+    """A web folder serving a dataset's files as ``base_url + filename + ".gz"``.
+
+    Attributes
+    ----------
+    name : str
+        Who serves it, for messages (e.g. ``"Zalando Research"``).
+    base_url : str
+        The folder's URL, ending in ``/``.
+    """
 
     name: str
     base_url: str
 
     def url(self, filename: str) -> str:
-        """Return the URL of the gzip-compressed ``filename`` on this mirror."""
+        """The URL of the gzip-compressed ``filename`` on this mirror.
+
+        Parameters
+        ----------
+        filename : str
+            An IDX file's name without ``.gz``, e.g. ``"train-images-idx3-ubyte"``.
+
+        Returns
+        -------
+        str
+        """
         return f"{self.base_url}{filename}.gz"
 
 
@@ -99,6 +117,11 @@ def default_cache_dir() -> Path:
 
     A relative ``XDG_CACHE_HOME`` is ignored, as the XDG specification asks,
     so that the cache does not move with the current directory.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (not created here).
     """
     xdg_cache = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg_cache) if xdg_cache and Path(xdg_cache).is_absolute() else Path.home() / ".cache"

@@ -154,10 +154,18 @@ def to_onnx(model, probabilities=False, metadata=None):
     metadata : dict, optional
         ``dataset`` and ``class_names`` are stored in the file's metadata.
 
+    Returns
+    -------
+    onnx.ModelProto
+        The graph (input ``input``, shape ``(N, *input_shape)``), its weights as
+        initialisers, and the metadata.
+
     Raises
     ------
     ModelFileError
         If a layer has no ONNX counterpart here.
+    ScratchnnError
+        If the ``onnx`` package is not installed (the ``onnx`` extra).
     """
     onnx = _onnx()
     from onnx import helper

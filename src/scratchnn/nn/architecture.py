@@ -166,17 +166,40 @@ def build_model(specs, input_shape, seed=0, dtype=np.float32):
 
 
 def model_specs(model):
-    """The spec list of a built model (the inverse of :func:`build_model`)."""
+    """The spec list of a built model (the inverse of :func:`build_model`).
+
+    Parameters
+    ----------
+    model : Sequential
+        A built model.
+
+    Returns
+    -------
+    list of dict
+        One spec per layer, its type and its settings, e.g. ``{"type": "Dense", "units": 10}``.
+    """
     return [{"type": type(layer).__name__, **layer.get_config()} for layer in model.layers]
 
 
 def mlp_specs(sizes, dropout=0.0, batch_norm=False):
     """Specs of an MLP with layer ``sizes`` (input first), the ``--layers`` shorthand.
 
-    ``(784, 128, 64, 10)`` gives dense128 relu dense64 relu dense10; with
-    ``batch_norm``, bn sits between each hidden Dense and its ReLU; with
-    ``dropout`` > 0, Dropout follows each hidden ReLU. The input size
-    ``sizes[0]`` is the input shape, not a layer.
+    ``(784, 128, 64, 10)`` gives dense128 relu dense64 relu dense10.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The input size, the hidden layers' sizes, the number of classes. The
+        input size ``sizes[0]`` is the input shape, not a layer.
+    dropout : float
+        When > 0, a Dropout layer with this probability follows each hidden ReLU.
+    batch_norm : bool
+        Put a BatchNorm layer between each hidden Dense layer and its ReLU.
+
+    Returns
+    -------
+    list of dict
+        The layer specs, for :func:`build_model`.
     """
     specs = []
     hidden = list(sizes[1:-1])
@@ -198,6 +221,24 @@ def input_shape_for(specs, example_shape):
     (28, 28) -> (1, 28, 28); anything else gets each example as a vector
     (784,). Decided by which the first shape-sensitive layer accepts, so the
     trainer needs to know nothing about the layer types.
+
+    Parameters
+    ----------
+    specs : list of dict
+        Layer specs.
+    example_shape : tuple of int
+        The shape of one example of the data, e.g. ``(28, 28)``.
+
+    Returns
+    -------
+    tuple of int
+        ``(784,)`` or ``(1, 28, 28)`` for 28x28 images; an example that already
+        has three dimensions keeps its shape when the layers take feature maps.
+
+    Raises
+    ------
+    ConfigError
+        If a spec names an unknown layer type or setting.
     """
     example_shape = tuple(int(s) for s in example_shape)
     size = int(np.prod(example_shape))
@@ -313,7 +354,23 @@ def spec_text(spec):
 
 
 def architecture_text(specs):
-    """A spec list in the text form; ``parse_architecture`` reads it back."""
+    """A spec list in the ``--arch`` text form; :func:`parse_architecture` reads it back.
+
+    Parameters
+    ----------
+    specs : list of dict
+        Layer specs.
+
+    Returns
+    -------
+    str
+        One word per layer, e.g. ``"conv32k3 relu maxpool2 flatten dense10"``.
+
+    Raises
+    ------
+    ConfigError
+        If a spec names an unknown layer type or setting.
+    """
     return " ".join(spec_text(normalize_spec(spec)) for spec in specs)
 
 

@@ -29,10 +29,19 @@ SECURITY_HEADERS = {
 
 
 def create_app(view, max_request_bytes=MAX_REQUEST_BYTES):
-    """The web application for ``view`` (a :class:`~.model_view.ModelView`), loaded once.
+    """The web application for one model: the page, its assets and the JSON API.
 
-    Requests larger than ``max_request_bytes`` are refused with 413 before
-    their body is read.
+    Parameters
+    ----------
+    view : ModelView
+        The model to answer with; its description is read once, here.
+    max_request_bytes : int
+        Larger requests are refused with 413 before their body is read.
+
+    Returns
+    -------
+    flask.Flask
+        A WSGI application (:func:`make_demo_server` serves it).
     """
     app = Flask(__name__, static_folder="static", static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = max_request_bytes

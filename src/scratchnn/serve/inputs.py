@@ -39,7 +39,15 @@ _DATA_URL = re.compile(r"data:image/[\w.+-]+;base64,", re.IGNORECASE)
 
 
 class RequestError(ScratchnnError):
-    """A request the server cannot use; ``status`` is the HTTP status to answer with."""
+    """A request the server cannot use; the app answers it as JSON ``{"error": message}``.
+
+    Parameters
+    ----------
+    status : int
+        The HTTP status to answer with (400, 413 or 422).
+    message : str
+        What is wrong with the request, in one line.
+    """
 
     def __init__(self, status, message):
         super().__init__(message)

@@ -23,6 +23,10 @@ SIDE = 28
 class ModelView:
     """A loaded classifier, answering one image at a time for the web page.
 
+    Layers reuse their buffers from call to call, so one lock serialises the
+    requests that reach the network (a forward pass of one image is tens of
+    microseconds; decoding the PNG around it runs in parallel).
+
     Parameters
     ----------
     classifier : scratchnn.Classifier
@@ -32,10 +36,6 @@ class ModelView:
     ------
     ModelFileError
         The network does not take 28x28 images.
-
-    Layers reuse their buffers from call to call, so one lock serialises the
-    requests that reach the network (a forward pass of one image is tens of
-    microseconds; decoding the PNG around it runs in parallel).
     """
 
     def __init__(self, classifier):
@@ -70,7 +70,16 @@ class ModelView:
         return [(index, shapes[index]) for index in chosen]
 
     def describe(self):
-        """A JSON-able description of the model for ``GET /api/model``."""
+        """A JSON-able description of the model for ``GET /api/model``.
+
+        Returns
+        -------
+        dict
+            ``dataset``, ``classes``, ``input_shape``, ``layers`` (their reprs),
+            ``parameters`` (the count), ``dtype``, ``test_accuracy`` (None when
+            unknown) and ``hidden``: the layers whose outputs :meth:`predict`
+            can show (``layer`` index, ``name``, ``kind``, ``shape``).
+        """
         layers = self.network.layers
         hidden = []
         for index, shape in self.hidden:
@@ -94,10 +103,25 @@ class ModelView:
     def predict(self, pixels, activations=False, saliency=False, input=False):
         """The network's answer for one (28, 28) image in [0, 1].
 
-        Returns a JSON-able dict: ``class`` (index), ``name``, ``probabilities``
-        (one per class, summing to 1) and, when asked, ``activations`` (one entry
-        per layer in ``self.hidden``), ``saliency`` (28x28, d logit / d pixel)
-        and ``input`` (the 28x28 image itself).
+        Parameters
+        ----------
+        pixels : array_like
+            The image, shape (28, 28) (or any shape of 784 values), floats in [0, 1].
+        activations : bool
+            Add the hidden layers' outputs.
+        saliency : bool
+            Add the saliency map: the gradient of the winning class's logit
+            with respect to each pixel.
+        input : bool
+            Add the image itself (what the network saw).
+
+        Returns
+        -------
+        dict
+            JSON-able: ``class`` (index), ``name``, ``probabilities`` (one per
+            class, summing to 1) and, when asked, ``activations`` (one entry per
+            layer in ``self.hidden``: ``layer``, ``shape``, ``values``),
+            ``saliency`` (28x28, d logit / d pixel) and ``input`` (28x28).
         """
         with self._lock:
             outputs = self._outputs(pixels)

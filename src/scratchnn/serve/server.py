@@ -17,13 +17,49 @@ from .model_view import ModelView
 
 
 def url_of(host, port):
-    """The address to open in a browser for a server bound to ``host``:``port``."""
+    """The address to open in a browser for a server bound to ``host``:``port``.
+
+    Parameters
+    ----------
+    host : str
+        The address the server is bound to; the wildcards ``0.0.0.0`` and ``::``
+        are shown as this machine's loopback address.
+    port : int
+
+    Returns
+    -------
+    str
+        E.g. ``"http://127.0.0.1:8000/"``, with brackets around an IPv6 address.
+    """
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
 def make_demo_server(classifier, host="127.0.0.1", port=8000):
-    """A ready (bound, not yet serving) server for ``classifier``; port 0 takes any free port."""
+    """A ready (bound, not yet serving) server for ``classifier``.
+
+    Parameters
+    ----------
+    classifier : scratchnn.Classifier
+        The model to serve; it must take 28x28 images.
+    host : str
+        The address to listen on; the default, the loopback address, keeps
+        other machines out.
+    port : int
+        The port; 0 takes any free port (read it back from ``server.port``).
+
+    Returns
+    -------
+    werkzeug.serving.BaseWSGIServer
+        Call its ``serve_forever()`` to answer requests, ``server_close()`` to stop.
+
+    Raises
+    ------
+    ScratchnnError
+        The address cannot be listened on (a busy port, an unknown host name).
+    ModelFileError
+        The model does not take 28x28 images.
+    """
     app = create_app(ModelView(classifier))
     # Bound here rather than by Werkzeug, which answers a busy port with sys.exit.
     try:
@@ -37,7 +73,29 @@ def make_demo_server(classifier, host="127.0.0.1", port=8000):
 
 
 def serve(classifier, host="127.0.0.1", port=8000, name="model", out=sys.stdout):
-    """Serve the demo until interrupted, printing the address to open first."""
+    """Serve the demo until interrupted (Ctrl+C), printing the address to open first.
+
+    Parameters
+    ----------
+    classifier : scratchnn.Classifier
+        The model to serve; it must take 28x28 images.
+    host : str
+        The address to listen on; any other than a loopback address adds a
+        warning that other machines can reach the page.
+    port : int
+        The port; 0 takes any free port.
+    name : str
+        What the first line calls the model (e.g. its file's path).
+    out : file
+        Where the address and the warning are printed.
+
+    Raises
+    ------
+    ScratchnnError
+        The address cannot be listened on (a busy port, an unknown host name).
+    ModelFileError
+        The model does not take 28x28 images.
+    """
     server = make_demo_server(classifier, host, port)
     # One line per request would drown the address; errors are still logged.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

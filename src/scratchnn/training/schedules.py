@@ -29,7 +29,9 @@ SCHEDULES = SCHEDULE_NAMES
 
 @dataclass(frozen=True)
 class LRSchedule:
-    """``kind`` is one of:
+    """A learning rate that follows a schedule over the epochs, with an optional warm-up.
+
+    ``kind`` is one of:
 
     * ``constant``: ``lr``.
     * ``step``: ``lr * gamma ** floor(progress / step_size)`` (step decay).
@@ -43,6 +45,30 @@ class LRSchedule:
     the schedule's rate times ``(k + 1) / (W + 1)`` while ``k < W``: never 0,
     and still below ``lr`` for the whole warm-up, also with one step per epoch
     (``LinearLR(start_factor=1 / (W + 1), total_iters=W)``).
+
+    Parameters
+    ----------
+    lr : float
+        The base learning rate, > 0.
+    kind : {"constant", "step", "cosine"}
+        The schedule.
+    epochs : int
+        The run's length; cosine annealing reaches ``min_lr`` at its end.
+    step_size : float
+        Epochs between two step decays (> 0).
+    gamma : float
+        The step decay's factor (> 0).
+    min_lr : float
+        Where cosine annealing ends (>= 0, at most ``lr``).
+    warmup_epochs : float
+        Epochs of linear warm-up (>= 0; 0 for none).
+    steps_per_epoch : int
+        Optimiser steps (batches) per epoch, >= 1.
+
+    Raises
+    ------
+    ConfigError
+        A setting is out of its range, or ``min_lr`` is above ``lr`` for cosine annealing.
     """
 
     lr: float
@@ -74,7 +100,17 @@ class LRSchedule:
             )
 
     def at(self, progress):
-        """The rate of the step that starts after ``progress`` epochs."""
+        """The rate of the step that starts after ``progress`` epochs.
+
+        Parameters
+        ----------
+        progress : float
+            Epochs done before the step, e.g. 2.5 halfway through the third epoch.
+
+        Returns
+        -------
+        float
+        """
         if self.kind == "constant":
             rate = self.lr
         elif self.kind == "step":
