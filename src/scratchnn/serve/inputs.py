@@ -44,7 +44,7 @@ class RequestError(ScratchnnError):
     Parameters
     ----------
     status : int
-        The HTTP status to answer with (400, 413 or 422).
+        The HTTP status to answer with (400, 413, 415 or 422).
     message : str
         What is wrong with the request, in one line.
     """

@@ -113,7 +113,7 @@ class ModelView:
             Add the saliency map: the gradient of the winning class's logit
             with respect to each pixel.
         input : bool
-            Add the image itself (what the network saw).
+            Add the image itself, to show what the network saw.
 
         Returns
         -------
@@ -121,7 +121,7 @@ class ModelView:
             JSON-able: ``class`` (index), ``name``, ``probabilities`` (one per
             class, summing to 1) and, when asked, ``activations`` (one entry per
             layer in ``self.hidden``: ``layer``, ``shape``, ``values``),
-            ``saliency`` (28x28, d logit / d pixel) and ``input`` (28x28).
+            ``saliency`` (28x28, d logit / d pixel) and ``input`` (``pixels`` as given).
         """
         with self._lock:
             outputs = self._outputs(pixels)
