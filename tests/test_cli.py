@@ -224,7 +224,7 @@ def test_existing_run_folder_is_not_overwritten(tmp_path, capsys):
 
 def test_resume_refuses_changed_settings_and_missing_checkpoints(tmp_path, capsys):
     code, _, err = run_cli(["train", "--resume", str(tmp_path), "--lr", "0.1", "--batch-size", "3"], capsys)
-    assert code == 2 and "only --epochs may change, not --batch-size, --lr" in err
+    assert code == 2 and "only --epochs and --device may change, not --batch-size, --lr" in err
     code, _, err = run_cli(["train", "--resume", str(tmp_path)], capsys)
     assert code == 2 and "not a run folder (it has neither checkpoint.npz nor config.json)" in err
 
@@ -482,7 +482,7 @@ def test_layers_flag_replaces_a_presets_architecture():
 )
 def test_resume_refuses_options_it_would_ignore(tmp_path, capsys, extra, named):
     code, _, err = run_cli(["train", "--resume", str(tmp_path), *extra], capsys)
-    assert code == 2 and f"only --epochs may change, not {named}" in err
+    assert code == 2 and f"only --epochs and --device may change, not {named}" in err
 
 
 def test_resume_refuses_fewer_epochs_and_records_more_in_config_json(tmp_path, shared_data, capsys):

@@ -124,13 +124,15 @@ class Classifier:
 
     # -- making one ----------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Classifier":
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> "Classifier":
         """Read a model file written by :meth:`save` (or ``scratchnn train``).
 
         Parameters
         ----------
         path : str or os.PathLike
-            A model ``.npz``.
+            A model ``.npz``, trained on either device.
+        device : {"cpu", "gpu"}
+            Where the network computes its predictions.
 
         Returns
         -------
@@ -140,10 +142,20 @@ class Classifier:
         ------
         ModelFileError
             The file is missing or not a valid scratchnn model.
+        DeviceError
+            ``device="gpu"`` without CuPy or a CUDA GPU.
         """
         network, metadata = load_network(path)
         dataset = metadata.get("dataset", "mnist")
-        return cls(network, dataset, metadata.get("class_names"), metadata)
+        return cls(network.to(device), dataset, metadata.get("class_names"), metadata)
+
+    def to(self, device: str) -> "Classifier":
+        """Move the network to ``device`` (``"cpu"`` or ``"gpu"``) in place; returns self.
+
+        Predictions come back as NumPy arrays either way.
+        """
+        self.network.to(device)
+        return self
 
     @classmethod
     def from_training(cls, trainer: Trainer, result: TrainResult) -> "Classifier":
@@ -431,13 +443,20 @@ class Classifier:
         return f"Classifier({self.network!r}, dataset={self.dataset!r}{result})"
 
 
-def load_model(path: str | os.PathLike) -> Classifier:
+def load_model(path: str | os.PathLike, device: str = "cpu") -> Classifier:
     """Load a model file written by ``scratchnn train`` or :meth:`Classifier.save`.
 
     Parameters
     ----------
     path : str or os.PathLike
         A model ``.npz``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+    device : {"cpu", "gpu"}
+        Where the network computes (``"gpu"`` needs CuPy and a CUDA GPU).
 
     Returns
     -------
@@ -453,7 +472,7 @@ def load_model(path: str | os.PathLike) -> Classifier:
     >>> model = scratchnn.load_model("runs/mlp/model.npz")   # doctest: +SKIP
     >>> model.predict(images)                                 # doctest: +SKIP
     """
-    return Classifier.load(path)
+    return Classifier.load(path, device)
 
 
 def make_config(config: str | TrainConfig | dict[str, Any] = "classic", **settings: Any) -> TrainConfig:

@@ -84,6 +84,7 @@ DESCRIPTIONS = {
     "monitor": "the validation figure early stopping and the best epoch follow",
     "seed": "seed of the weights, the shuffling, the validation split and the distortions",
     "dtype": "floating-point type of the weights and the arithmetic",
+    "device": "where to compute: cpu (NumPy) or gpu (CuPy on an NVIDIA GPU; needs scratchnn[gpu])",
     "nesterov": "Nesterov momentum (SGD)",
 }
 
@@ -247,6 +248,7 @@ def build_parser():
     )
     train.add_argument("--seed", type=setting("seed"))
     train.add_argument("--dtype", choices=("float32", "float64"))
+    train.add_argument("--device", choices=("cpu", "gpu"))
     train.add_argument("--output-dir", type=Path, help="where run folders go (default: runs)")
     train.add_argument(
         "--name",
@@ -273,6 +275,7 @@ def build_parser():
         "and report.html into DIR",
     )
     _add_data_flags(ev)
+    _add_device_flag(ev)
 
     pr = sub.add_parser(
         "predict",
@@ -298,6 +301,7 @@ def build_parser():
     )
     pr.add_argument("--top", type=int_at_least(1), default=3, help="how many likeliest classes to show (default: 3)")
     pr.add_argument("--json", action="store_true", help="one JSON record per picture (JSON Lines) on stdout")
+    _add_device_flag(pr)
     pr.add_argument(
         "--save-preprocessed", type=Path, metavar="DIR", help="write the 28x28 images the network saw into DIR, as PNG"
     )
@@ -381,6 +385,7 @@ CONFIG_FLAGS = (
     "test_every_epoch",
     "seed",
     "dtype",
+    "device",
 )
 
 
@@ -395,6 +400,15 @@ def config_from_args(args):
     if args.layers is not None:
         settings["architecture"] = None  # --layers replaces a preset's architecture
     return make_config(args.preset or "classic", **settings)
+
+
+def _add_device_flag(parser):
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "gpu"),
+        default="cpu",
+        help="where the network computes: cpu (NumPy) or gpu (CuPy; needs scratchnn[gpu]) (default: cpu)",
+    )
 
 
 def _load(dataset, args, quiet=False):
@@ -430,13 +444,14 @@ def _resume_run(args):
     """Lock the run folder of ``--resume`` and check that nothing else was asked for."""
     from .training.run_folder import open_existing_run
 
-    changed = [name for name in CONFIG_FLAGS if name != "epochs" and getattr(args, name) is not None]
+    changed = [name for name in CONFIG_FLAGS if name not in ("epochs", "device") and getattr(args, name) is not None]
     changed += [name for name in ("preset", "name", "output_dir") if getattr(args, name) is not None]
     changed += ["overwrite"] if args.overwrite else []
     if changed:
         flags = ", ".join(sorted("--" + name.replace("_", "-") for name in changed))
         raise ScratchnnError(
-            f"--resume continues the run's saved settings in its own folder; only --epochs may change, not {flags}"
+            f"--resume continues the run's saved settings in its own folder; only --epochs and --device may change, "
+            f"not {flags}"
         )
     return open_existing_run(args.resume)
 
@@ -449,8 +464,11 @@ def cmd_train(args):
         from .training.trainer import check_model_fits
 
         config = config_from_args(args)
-        # The network is checked against the dataset's shapes before anything is written or loaded.
+        # The network and the device are checked before anything is written or loaded.
         check_model_fits(config, IMAGE_SHAPE, len(CLASS_NAMES[config.dataset]), config.dataset)
+        from .nn.backend import array_module
+
+        array_module(config.device)
         run = _new_run(args, config)
     with run:  # the folder stays locked until the run ends, however it ends
         return _train_in(run, config, args)
@@ -470,7 +488,7 @@ def _train_in(run, config, args):
     if args.resume and run.checkpoint.exists():
         state, _ = load_checkpoint(run.checkpoint)
         dataset = _load(state["config"]["dataset"], args, args.quiet)
-        trainer = Trainer.resume(run_dir, dataset, log, progress, epochs=args.epochs)
+        trainer = Trainer.resume(run_dir, dataset, log, progress, epochs=args.epochs, device=args.device)
         config = trainer.config
         if config.to_dict() != state["config"]:  # --epochs changed it
             atomic_write_text(run.config_file, json.dumps(config.to_dict(), indent=1) + "\n")
@@ -478,7 +496,7 @@ def _train_in(run, config, args):
         log(f"resuming {run_dir} after epoch {len(trainer.history)} of {config.epochs}{how}")
     else:
         if args.resume:  # killed before its first checkpoint: start it again from its config.json
-            config = _saved_config(run.config_file, args.epochs)
+            config = _saved_config(run.config_file, args.epochs, args.device)
             atomic_write_text(run.config_file, json.dumps(config.to_dict(), indent=1) + "\n")
             log(f"{run_dir} has no checkpoint yet: starting it from epoch 1 with its config.json")
         dataset = _load(config.dataset, args, args.quiet)
@@ -512,7 +530,7 @@ def _train_in(run, config, args):
     return 0
 
 
-def _saved_config(path, epochs=None):
+def _saved_config(path, epochs=None, device=None):
     from .errors import ConfigError
     from .training.config import TrainConfig
 
@@ -522,6 +540,8 @@ def _saved_config(path, epochs=None):
         raise ConfigError(f"{path}: not a readable run configuration ({exc})") from None
     if epochs is not None and isinstance(settings, dict):
         settings["epochs"] = epochs
+    if device is not None and isinstance(settings, dict):
+        settings["device"] = device
     return TrainConfig.from_dict(settings)
 
 
@@ -529,7 +549,7 @@ def cmd_evaluate(args):
     from .classifier import load_model
     from .errors import ModelFileError
 
-    classifier = load_model(args.model)
+    classifier = load_model(args.model, args.device)
     name = args.dataset or classifier.dataset
     dataset = _load(name, args)
     try:
@@ -630,7 +650,7 @@ def _describe(record):
 def cmd_predict(args):
     from .classifier import load_model
 
-    classifier = load_model(args.model)
+    classifier = load_model(args.model, args.device)
     files = _image_files(args.paths)
     records = classifier.predict_images(files, ink=args.ink, top=args.top, errors="keep")
     for record in records:

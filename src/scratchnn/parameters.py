@@ -104,6 +104,7 @@ CONSTRAINTS = {
     "test_every_epoch": ("test_every_epoch", BOOLEAN),
     "seed": ("seed", Interval(int, 0)),
     "dtype": ("dtype", OneOf(("float32", "float64"))),
+    "device": ("device", OneOf(("cpu", "gpu"))),
 }
 
 

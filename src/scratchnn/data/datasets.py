@@ -34,6 +34,7 @@ from scratchnn.data.download import (
 )
 from scratchnn.data.idx import parse_idx, read_idx_bytes
 from scratchnn.errors import DataError, DownloadError
+from scratchnn.nn.backend import module_of
 
 __all__ = [
     "DATASET_NAMES",
@@ -80,10 +81,11 @@ def scale_pixels(images, out=None, dtype=np.float32):
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"pixels scale to a floating-point dtype, got {dtype}")
+    xp = module_of(images)  # numpy, or cupy for images on the GPU
     flat = images.reshape(len(images), -1)
     if out is None:
-        out = np.empty(flat.shape, dtype)
-    return np.divide(flat, dtype.type(255), out=out)
+        out = xp.empty(flat.shape, dtype)
+    return xp.divide(flat, dtype.type(255), out=out)
 
 
 def as_model_input(values, out=None, dtype=np.float32):
@@ -93,7 +95,8 @@ def as_model_input(values, out=None, dtype=np.float32):
     (float features, already-scaled images) are used as they are, converted to
     ``dtype``. Written into ``out`` when given.
     """
-    values = np.asarray(values)
+    if module_of(values) is np:
+        values = np.asarray(values)
     if values.dtype == np.uint8:
         return scale_pixels(values, out=out, dtype=dtype)
     if values.dtype.kind not in "fiub":
@@ -101,7 +104,7 @@ def as_model_input(values, out=None, dtype=np.float32):
     flat = values.reshape(len(values), -1)
     if out is None:
         return flat.astype(dtype)
-    np.copyto(out, flat, casting="unsafe")
+    module_of(out).copyto(out, flat, casting="unsafe")
     return out
 
 

@@ -160,3 +160,19 @@ def to_module(array: Any, xp: ModuleType) -> Any:
     if is_gpu(xp):
         return xp.asarray(array)
     return np.asarray(to_numpy(array))
+
+
+class ComputesOnDevice:
+    """Mixin for objects with an ``xp`` attribute (layers, models, losses, optimisers):
+    they pickle with the device's name in place of the module, which cannot be pickled."""
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if "xp" in state:
+            state["xp"] = device_of(state["xp"])
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("xp"), str):
+            state["xp"] = array_module(state["xp"])
+        self.__dict__.update(state)

@@ -19,7 +19,6 @@ channels or pixels; where a loop remains it runs over the KH*KW kernel offsets.
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .init import he_normal
 from .layers import REQUIRED, Layer, non_negative_int, positive_int, shape_text
@@ -47,16 +46,16 @@ def channels_last(x):
     return x.transpose(0, 2, 3, 1)
 
 
-def window_view(x_nhwc, size, stride, out_h, out_w):
+def window_view(x_nhwc, size, stride, out_h, out_w, xp=np):
     """All size x size windows of an (N, H, W, C) array as a view (N, OH, OW, size, size, C).
 
-    ``view[n, i, j, a, b, c] = x[n, i*stride + a, j*stride + b, c]``; no copy is made.
+    ``view[n, i, j, a, b, c] = x[n, i*stride + a, j*stride + b, c]``; no copy is made,
+    so write nothing through it (windows overlap). ``xp``: the array's module.
     """
     sn, sh, sw, sc = x_nhwc.strides
     n, _, _, c = x_nhwc.shape
-    return as_strided(
-        x_nhwc, (n, out_h, out_w, size, size, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False
-    )
+    shape, strides = (n, out_h, out_w, size, size, c), (sn, sh * stride, sw * stride, sh, sw, sc)
+    return xp.lib.stride_tricks.as_strided(x_nhwc, shape, strides)
 
 
 class Conv2D(Layer):
@@ -140,7 +139,8 @@ class Conv2D(Layer):
         out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
         # Contiguous channels-last (free for maps from these layers; a small copy for the
         # network's input): numpy copies the windows below far faster from it.
-        x_nhwc = np.ascontiguousarray(channels_last(x))
+        xp = self.xp
+        x_nhwc = xp.ascontiguousarray(channels_last(x))
         if p:
             # Zero borders, written once when the buffer is made; only the middle changes.
             padded = self._buffer("_padded", (n, h + 2 * p, w + 2 * p, self.in_channels), x.dtype, fill=0)
@@ -148,10 +148,10 @@ class Conv2D(Layer):
             x_nhwc = padded
         rows, depth = n * out_h * out_w, k * k * self.in_channels
         cols = self._buffer("_cols", (n, out_h, out_w, k, k, self.in_channels), x.dtype)
-        np.copyto(cols, window_view(x_nhwc, k, s, out_h, out_w))
+        xp.copyto(cols, window_view(x_nhwc, k, s, out_h, out_w, xp))
         self.cols = cols.reshape(rows, depth)
         y = self._buffer("_y", (rows, self.filters), self.W.dtype)
-        np.matmul(self.cols, self.W.reshape(depth, self.filters), out=y)
+        xp.matmul(self.cols, self.W.reshape(depth, self.filters), out=y)
         y += self.b
         self.x_shape = x.shape
         return y.reshape(n, out_h, out_w, self.filters).transpose(0, 3, 1, 2)
@@ -159,15 +159,16 @@ class Conv2D(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         n, _, out_h, out_w = dout.shape
         # dY as a (rows, C_out) matrix: free when dout is an NCHW view of NHWC memory.
-        dy = np.ascontiguousarray(channels_last(dout)).reshape(-1, self.filters)
+        xp = self.xp
+        dy = xp.ascontiguousarray(channels_last(dout)).reshape(-1, self.filters)
         depth = self.cols.shape[1]
-        np.matmul(self.cols.T, dy, out=self.dW.reshape(depth, self.filters))
+        xp.matmul(self.cols.T, dy, out=self.dW.reshape(depth, self.filters))
         ones = self._buffer("_ones", (dy.shape[0],), dy.dtype, fill=1)
-        np.matmul(ones, dy, out=self.db)
+        xp.matmul(ones, dy, out=self.db)
         if not self.needs_input_grad:
             return None
         dcols = self._buffer("_dcols", self.cols.shape, self.W.dtype)
-        np.matmul(dy, self.W.reshape(depth, self.filters).T, out=dcols)
+        xp.matmul(dy, self.W.reshape(depth, self.filters).T, out=dcols)
         dcols = dcols.reshape(n, out_h, out_w, self.kernel, self.kernel, self.in_channels)
         # col2im: each window's gradient goes back where the window came from;
         # windows overlap, so add, one kernel offset (a, b) at a time.
@@ -244,14 +245,15 @@ class MaxPool2D(_Pool2D):
         # Which offset holds each window's maximum, for backward.
         self.argmax = self._buffer("_argmax", y.shape, np.uint8 if self.size <= 15 else np.intp)
         bigger = self._buffer("_bigger", y.shape, bool)
+        xp = self.xp
         for index, (_, _, window_values) in enumerate(self._offsets(channels_last(x), out_h, out_w)):
             if index == 0:
-                np.copyto(y, window_values)
+                xp.copyto(y, window_values)
                 self.argmax[...] = 0
                 continue
-            np.greater(window_values, y, out=bigger)
-            np.copyto(y, window_values, where=bigger)
-            np.copyto(self.argmax, index, where=bigger)
+            xp.greater(window_values, y, out=bigger)
+            xp.copyto(y, window_values, where=bigger)
+            xp.copyto(self.argmax, index, where=bigger)
         self.x_shape = x.shape
         return y.transpose(0, 3, 1, 2)
 
@@ -264,9 +266,10 @@ class MaxPool2D(_Pool2D):
         dx[...] = 0
         is_max = self._buffer("_is_max", self.argmax.shape, bool)
         term = self._buffer("_term", self.argmax.shape, dout.dtype)
+        xp = self.xp
         for index, (_, _, dx_values) in enumerate(self._offsets(dx, *self.argmax.shape[1:3])):
-            np.equal(self.argmax, index, out=is_max)
-            np.multiply(dy, is_max, out=term)
+            xp.equal(self.argmax, index, out=is_max)
+            xp.multiply(dy, is_max, out=term)
             dx_values += term
         return dx.transpose(0, 3, 1, 2)
 
@@ -276,31 +279,33 @@ class MaxPool2D(_Pool2D):
     def _forward_2x2(self, x):
         n, c, h, w, out_h, out_w = self._shapes(x)
         x = channels_last(x)[:, : 2 * out_h, : 2 * out_w]
+        xp = self.xp
         left, right = x[:, :, 0::2], x[:, :, 1::2]
         self.right_wins = self._buffer("_right_wins", left.shape, bool)
-        np.greater(right, left, out=self.right_wins)
+        xp.greater(right, left, out=self.right_wins)
         pairs = self._buffer("_pairs", left.shape, x.dtype)  # max of each horizontal pair
-        np.maximum(left, right, out=pairs)
+        xp.maximum(left, right, out=pairs)
         top, bottom = pairs[:, 0::2], pairs[:, 1::2]
         self.bottom_wins = self._buffer("_bottom_wins", top.shape, bool)
-        np.greater(bottom, top, out=self.bottom_wins)
+        xp.greater(bottom, top, out=self.bottom_wins)
         y = self._buffer("_y", top.shape, x.dtype)
-        np.maximum(top, bottom, out=y)
+        xp.maximum(top, bottom, out=y)
         self.x_shape = (n, c, h, w)
         return y.transpose(0, 3, 1, 2)
 
     def _backward_2x2(self, dout):
         n, c, h, w = self.x_shape
         dy = channels_last(dout)
+        xp = self.xp
         dpairs = self._buffer("_dpairs", self.right_wins.shape, dout.dtype)
         # Down the columns: the bottom one takes dy where it won, the top one the rest (dy - that).
-        np.multiply(dy, self.bottom_wins, out=dpairs[:, 1::2])
-        np.subtract(dy, dpairs[:, 1::2], out=dpairs[:, 0::2])
+        xp.multiply(dy, self.bottom_wins, out=dpairs[:, 1::2])
+        xp.subtract(dy, dpairs[:, 1::2], out=dpairs[:, 0::2])
         # Zeros once: a last odd row or column is in no window and stays 0.
         dx = self._buffer("_dx", (n, h, w, c), dout.dtype, fill=0)
         inner = dx[:, : dpairs.shape[1], : 2 * dpairs.shape[2]]
-        np.multiply(dpairs, self.right_wins, out=inner[:, :, 1::2])
-        np.subtract(dpairs, inner[:, :, 1::2], out=inner[:, :, 0::2])
+        xp.multiply(dpairs, self.right_wins, out=inner[:, :, 1::2])
+        xp.subtract(dpairs, inner[:, :, 1::2], out=inner[:, :, 0::2])
         return dx.transpose(0, 3, 1, 2)
 
 

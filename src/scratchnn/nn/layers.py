@@ -22,6 +22,10 @@ list of specs such as ``{"type": "Dense", "units": 128}``, see
 
 Every subclass is registered in ``LAYER_TYPES`` under its class name.
 
+Every layer computes with its array module ``self.xp``: numpy, or cupy once
+``Sequential.to("gpu")`` has moved the model (see :mod:`scratchnn.nn.backend`).
+The code reads as NumPy either way.
+
 Speed without hiding the maths: the arrays a layer returns are its own buffers,
 reused from step to step while the batch shape stays the same; activations
 (ReLU, Dropout) overwrite their input, and ``backward`` may overwrite ``dout``.
@@ -37,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..parameters import check as check_setting
+from . import backend
 from .init import he_normal
 
 # Layer classes by type name, filled in as each class is defined.
@@ -63,7 +68,7 @@ def shape_text(shape):
     return str(tuple(int(s) for s in shape))
 
 
-class Layer:
+class Layer(backend.ComputesOnDevice):
     """Base class: a layer with no parameters that passes data through."""
 
     param_names: tuple[str, ...] = ()
@@ -84,6 +89,8 @@ class Layer:
     text_name: str | None = None  # name in the --arch text form
     text_number: str | None = None  # the setting written right after the name: dense128
     text_letters: dict[str, str] = {}  # settings written as letter + number: k3 -> kernel 3
+    # The array module the layer computes with (cupy on a GPU); set by Sequential.to.
+    xp: Any = np
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -192,17 +199,22 @@ class Layer:
         """A reusable array of ``shape``; reallocated (and filled with ``fill``,
         if given) only when the shape changes."""
         buf = getattr(self, name, None)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+        if buf is None or buf.shape != shape or buf.dtype != dtype or not self._on_device(buf):
+            xp = self.xp
+            buf = xp.empty(shape, dtype) if fill is None else xp.full(shape, fill, dtype)
             setattr(self, name, buf)
         return buf
+
+    def _on_device(self, array):
+        """True if ``array`` lives where this layer computes (after a move, old buffers do not)."""
+        return (backend.module_of(array) is not np) == backend.is_gpu(self.xp)
 
     def _buffer_like(self, name, x, dtype):
         """A reusable array shaped and laid out in memory like ``x`` (so that
         element-wise work on both walks memory in the same order)."""
-        key = (x.shape, x.strides, np.dtype(dtype))
+        key = (x.shape, x.strides, np.dtype(dtype), self.xp)
         if getattr(self, name + "_key", None) != key:
-            setattr(self, name, np.empty_like(x, dtype=dtype))
+            setattr(self, name, self.xp.empty_like(x, dtype=dtype))
             setattr(self, name + "_key", key)
         return getattr(self, name)
 
@@ -273,21 +285,22 @@ class Dense(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = x
         y = self._buffer("_y", (x.shape[0], self.n_out), self.W.dtype)
-        np.matmul(x, self.W, out=y)
+        self.xp.matmul(x, self.W, out=y)
         y += self.b
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         # Written straight into the gradient arrays, which the model may have made
         # views into one flat vector so that the optimiser updates all at once.
-        np.matmul(self.x.T, dout, out=self.dW)
+        xp = self.xp
+        xp.matmul(self.x.T, dout, out=self.dW)
         # db = sum of dout's rows, as the product ones^T dout: BLAS does it ~3x faster.
         ones = self._buffer("_ones", (dout.shape[0],), dout.dtype, fill=1)
-        np.matmul(ones, dout, out=self.db)
+        xp.matmul(ones, dout, out=self.db)
         if not self.needs_input_grad:
             return None
         dx = self._buffer("_dx", self.x.shape, self.W.dtype)
-        return np.matmul(dout, self.W.T, out=dx)
+        return xp.matmul(dout, self.W.T, out=dx)
 
     def __repr__(self):
         return f"Dense({self.n_in}, {self.n_out})"
@@ -311,7 +324,12 @@ class ReLU(Layer):
         # Laid out like x: feature maps are channels-last in memory, and a mask
         # in another order would make both passes ~20x slower.
         mask = self._buffer_like("_mask", x, bool)
-        np.greater(x, 0, out=mask)
+        if backend.is_gpu(self.xp) and backend.fused_kernels():
+            from .gpu_kernels import relu_kernel
+
+            relu_kernel()(x, x, mask)  # the two lines below in one launch
+            return x
+        self.xp.greater(x, 0, out=mask)
         x *= mask
         return x
 
@@ -388,11 +406,32 @@ class Dropout(Layer):
             return x
         keep = 1.0 - self.p
         mask = self._buffer("_mask", x.shape, x.dtype)
+        xp = self.xp
+        if backend.is_gpu(xp):
+            self.scaled_mask = mask
+            return self._forward_gpu(x, mask, keep)
         self.rng.random(x.shape, dtype=mask.dtype, out=mask)
         # mask <- [u < keep] / keep, the Bernoulli mask and the rescaling in one array.
-        np.less(mask, keep, out=mask)
+        xp.less(mask, keep, out=mask)
         mask *= 1.0 / keep
         self.scaled_mask = mask
+        x *= mask
+        return x
+
+    def _forward_gpu(self, x, mask, keep):
+        # The host's generator cannot write into GPU memory. Fused: the GPU draws
+        # from a hash of a per-step seed (gpu_kernels.dropout_kernel); unfused,
+        # the uniform numbers are drawn here as on the CPU and copied over.
+        xp = self.xp
+        if backend.fused_kernels():
+            from .gpu_kernels import dropout_kernel
+
+            seed = np.uint64(self.rng.integers(2**63))
+            dropout_kernel()(x, seed, x.dtype.type(keep), x, mask)
+            return x
+        mask[...] = xp.asarray(self.rng.random(x.shape, dtype=mask.dtype))
+        xp.less(mask, keep, out=mask)
+        mask *= 1.0 / keep
         x *= mask
         return x
 
@@ -497,10 +536,14 @@ class BatchNorm(Layer):
             n = rows.shape[0]  # values per feature
             if n < 2:
                 raise ValueError(f"batch normalisation needs at least 2 rows to train on, got {x.shape[0]}")
+            xp = self.xp
             mean = rows.mean(axis=0)
             centred = rows - mean
-            var = np.einsum("ij,ij->j", centred, centred) / n
+            sum_sq = xp.einsum("ij,ij->j", centred, centred)
             del centred
+            if backend.is_gpu(xp) and backend.fused_kernels():
+                return as_input(self._forward_gpu(rows, mean, sum_sq, n))
+            var = sum_sq / n
             m = self.momentum
             self.running_mean *= m
             self.running_mean += (1 - m) * mean
@@ -510,19 +553,37 @@ class BatchNorm(Layer):
             mean, var = self.running_mean, self.running_var
         dtype = rows.dtype
         self.x, self.mean = rows, mean.astype(dtype, copy=False)
-        self.inv_std = (1.0 / np.sqrt(var + self.eps)).astype(dtype, copy=False)
+        self.inv_std = (1.0 / self.xp.sqrt(var + self.eps)).astype(dtype, copy=False)
         # y = gamma * (x - mu) / std + beta, as one scale and one shift per feature
         scale = self.gamma * self.inv_std
         y = rows * scale
         y += self.beta - self.mean * scale
         return as_input(y)
 
+    def _forward_gpu(self, rows, mean, sum_sq, n):
+        # The per-feature arithmetic of the training branch above (variance, running
+        # averages, scale and shift) in one launch, and the normalisation in another.
+        from .gpu_kernels import affine_kernel, batchnorm_stats_kernel
+
+        t = rows.dtype.type
+        self.x, self.mean = rows, mean
+        self.inv_std, scale, shift = (self.xp.empty_like(mean) for _ in range(3))
+        batchnorm_stats_kernel()(
+            mean, sum_sq, self.gamma, self.beta, t(n), t(self.momentum), t(self.eps),
+            self.running_mean, self.running_var, self.inv_std, scale, shift,
+        )  # fmt: skip
+        return affine_kernel()(rows, scale, shift)
+
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         rows, as_input = self._rows(dout)
         m = rows.shape[0]
+        xp = self.xp
         # dgamma = sum(dy * x_hat) = (sum(dy * x) - mu * sum(dy)) / std, without forming x_hat
-        np.sum(rows, axis=0, out=self.dbeta)
-        self.dgamma[...] = (np.einsum("ij,ij->j", rows, self.x) - self.mean * self.dbeta) * self.inv_std
+        xp.sum(rows, axis=0, out=self.dbeta)
+        sum_dy_x = xp.einsum("ij,ij->j", rows, self.x)
+        if self.training and backend.is_gpu(xp) and backend.fused_kernels():
+            return as_input(self._backward_gpu(rows, sum_dy_x, m))
+        self.dgamma[...] = (sum_dy_x - self.mean * self.dbeta) * self.inv_std
         scale = self.gamma * self.inv_std
         if not self.training:
             return as_input(rows * scale)
@@ -534,6 +595,16 @@ class BatchNorm(Layer):
         dx += self.x * b
         dx += c
         return as_input(dx)
+
+    def _backward_gpu(self, rows, sum_dy_x, m):
+        # The lines above, fused: the per-feature coefficients in one launch, dx in another.
+        from .gpu_kernels import affine2_kernel, batchnorm_backward_stats_kernel
+
+        a, b, c = (self.xp.empty_like(self.mean) for _ in range(3))
+        batchnorm_backward_stats_kernel()(
+            sum_dy_x, self.dbeta, self.mean, self.inv_std, self.gamma, rows.dtype.type(m), self.dgamma, a, b, c
+        )
+        return affine2_kernel()(rows, self.x, a, b, c)
 
     def __repr__(self):
         return f"BatchNorm({self.gamma.shape[0]})"

@@ -9,15 +9,27 @@ Softmax and cross-entropy are fused into one loss, for two reasons:
   mean over a batch of N, ``dL/dz = (p - y) / N``.
 """
 
+from typing import Any
+
 import numpy as np
 
+from . import backend
 
-class SoftmaxCrossEntropy:
+
+class SoftmaxCrossEntropy(backend.ComputesOnDevice):
     """Mean categorical cross-entropy of softmax(logits) against integer labels.
 
     ``L = -(1/N) sum_i log p[i, y_i]`` with ``p = softmax(z)`` row by row.
     Labels are class indices (the one-hot ``y`` of the maths is never built).
+
+    Parameters
+    ----------
+    xp : module
+        The array module of the logits (numpy, or cupy on a GPU).
     """
+
+    def __init__(self, xp: Any = np) -> None:
+        self.xp = xp
 
     def forward(self, logits, labels):
         """The mean loss over the batch; caches the probabilities for :meth:`backward`.
@@ -34,16 +46,17 @@ class SoftmaxCrossEntropy:
         float
             ``L = -(1/N) sum_i log p[i, y_i]``.
         """
+        xp = self.xp
         n, n_classes = logits.shape
-        rows = np.arange(n)
+        rows = xp.arange(n)
         # The row maximum, found as logits[i, argmax_i]: for a batch of a few
         # classes that is several times faster than logits.max(axis=1).
         shifted = logits - logits[rows, logits.argmax(axis=1)][:, None]
-        exp = np.exp(shifted)
+        exp = xp.exp(shifted)
         # Row sums as a product with a ones vector (BLAS), again faster than .sum(axis=1).
-        sum_exp = exp @ np.ones(n_classes, exp.dtype)
+        sum_exp = exp @ xp.ones(n_classes, exp.dtype)
         # log p[i, y_i] = shifted[i, y_i] - log(sum_j exp(shifted[i, j]))
-        log_likelihood = shifted[rows, labels] - np.log(sum_exp)
+        log_likelihood = shifted[rows, labels] - xp.log(sum_exp)
         exp /= sum_exp[:, None]
         self.probs = exp
         self.rows, self.labels = rows, labels
@@ -79,7 +92,8 @@ def softmax(logits):
     numpy.ndarray
         Probabilities, shape (N, classes); each row sums to 1.
     """
+    xp = backend.module_of(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
+    exp = xp.exp(shifted)
     exp /= exp.sum(axis=1, keepdims=True)
     return exp

@@ -13,13 +13,19 @@ is a view into it (likewise the gradients). An optimiser can then update the
 whole model with a handful of vectorised operations per step instead of a few
 per parameter. Parameters that take weight decay come first, so "the decayed
 ones" is simply the slice ``params[:n_decayed]``.
+
+A model is built on the CPU; :meth:`Sequential.to` moves it to the GPU (its
+arrays become CuPy arrays and every layer computes with ``xp = cupy``) or back.
 """
 
 from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 from ..errors import ShapeError
+from . import backend
 from .layers import Dense, Layer, shape_text
 
 # Examples per forward pass when predicting or evaluating. Small enough that a
@@ -28,7 +34,7 @@ from .layers import Dense, Layer, shape_text
 PREDICT_BATCH = 256
 
 
-class Sequential:
+class Sequential(backend.ComputesOnDevice):
     """Layers applied one after another: the network that training and prediction use.
 
     Parameters
@@ -64,6 +70,7 @@ class Sequential:
                 f"the model's output {shape_text(self.shapes[-1])} is not a vector of class scores; "
                 f"end it with Flatten and Dense"
             )
+        self.xp: Any = np  # the array module of every array of the model; see to()
         self._flatten_parameters()
         # Backward stops at the first layer with parameters: nobody needs dL/dx there
         # (and skipping it saves the largest matrix product of the backward pass).
@@ -95,16 +102,63 @@ class Sequential:
         self.params = np.empty(total, dtype)
         self.grads = np.zeros(total, dtype)
         self.n_decayed = 0
+        self._slots = []  # (layer, name, offset), to re-view the vectors after a move
         offset = 0
         for layer, name in slots:
             value = getattr(layer, name)
-            view = self.params[offset : offset + value.size].reshape(value.shape)
-            view[...] = value
-            setattr(layer, name, view)
-            setattr(layer, "d" + name, self.grads[offset : offset + value.size].reshape(value.shape))
+            self._slots.append((layer, name, offset))
+            self.params[offset : offset + value.size] = value.ravel()
             offset += value.size
             if name in layer.decayed_params:
                 self.n_decayed = offset
+        self._view_parameters()
+
+    def _view_parameters(self):
+        """Point every layer's parameters and gradients at their slices of the flat vectors."""
+        for layer, name, offset in self._slots:
+            shape = getattr(layer, name).shape
+            size = int(np.prod(shape))
+            setattr(layer, name, self.params[offset : offset + size].reshape(shape))
+            setattr(layer, "d" + name, self.grads[offset : offset + size].reshape(shape))
+
+    @property
+    def device(self) -> str:
+        """Where the model's arrays live and it computes: ``"cpu"`` or ``"gpu"``."""
+        return backend.device_of(self.xp)
+
+    def to(self, device: "str | ModuleType") -> "Sequential":
+        """Move the model, in place, to ``device``, and return it.
+
+        Parameters
+        ----------
+        device : {"cpu", "gpu"} or module
+            Where to compute: the CPU (NumPy) or an NVIDIA GPU (CuPy); or an array
+            module itself (tests pass a stand-in for NumPy).
+
+        Returns
+        -------
+        Sequential
+            This model: its parameters, gradients and running statistics copied to
+            the device, and every layer computing with that device's array module.
+
+        Raises
+        ------
+        DeviceError
+            If the GPU is asked for and CuPy or a CUDA GPU is missing.
+        """
+        xp = backend.array_module(device) if isinstance(device, str) else device
+        if xp is self.xp:
+            return self
+        self.params = xp.array(backend.to_numpy(self.params))
+        self.grads = xp.zeros_like(self.params)
+        self._view_parameters()
+        for layer in self.layers:
+            layer.xp = xp
+            for name in layer.state_names:
+                setattr(layer, name, xp.array(backend.to_numpy(getattr(layer, name))))
+        self.xp = xp
+        self._input_buffer = None
+        return self
 
     @property
     def dtype(self) -> np.dtype:
@@ -143,12 +197,14 @@ class Sequential:
         numpy.ndarray
             Logits (N, classes): the last layer's buffer, reused by the next call.
         """
+        if backend.is_gpu(self.xp) and backend.module_of(x) is np:
+            x = self.xp.asarray(x)  # a host batch for a model on the GPU
         if x.shape[1:] != self.input_shape:
             x = x.reshape((x.shape[0],) + self.input_shape)
         if not self.layers[0].copies_input:
             # Layers may work in place on their input; the caller's batch is not theirs to change.
-            own = self._input_buffer = _reuse(getattr(self, "_input_buffer", None), x.shape, x.dtype)
-            np.copyto(own, x)
+            own = self._input_buffer = _reuse(getattr(self, "_input_buffer", None), x.shape, x.dtype, self.xp)
+            self.xp.copyto(own, x)
             x = own
         for layer in self.layers:
             x = layer.forward(x, training)
@@ -187,7 +243,7 @@ class Sequential:
         Returns
         -------
         numpy.ndarray
-            Logits (N, classes), a new array.
+            Logits (N, classes), a new array on the host (also for a model on the GPU).
 
         Raises
         ------
@@ -196,9 +252,10 @@ class Sequential:
         """
         x = self.as_batch(x)
         out = np.empty((x.shape[0], self.output_size), self.dtype)
+        xp = self.xp
         for start in range(0, x.shape[0], batch_size):
-            batch = np.asarray(x[start : start + batch_size], dtype=self.dtype)
-            out[start : start + batch_size] = self.forward(batch, training=False)
+            batch = xp.asarray(x[start : start + batch_size], dtype=self.dtype)
+            out[start : start + batch_size] = backend.to_numpy(self.forward(batch, training=False))
         return out
 
     def predict(self, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
@@ -220,7 +277,8 @@ class Sequential:
 
     def as_batch(self, x: np.ndarray) -> np.ndarray:
         """``x`` as (N, *input_shape), or a ShapeError saying why it does not fit."""
-        x = np.asarray(x)
+        if backend.module_of(x) is np:
+            x = np.asarray(x)
         if x.ndim < 1 or int(np.prod(x.shape[1:])) != self.input_size or (x.ndim == 1 and self.input_size != 1):
             raise ShapeError(
                 f"input of shape {shape_text(x.shape)} does not fit the model: it takes examples of "
@@ -230,7 +288,11 @@ class Sequential:
         return x.reshape((x.shape[0],) + self.input_shape)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Every array that defines the model (parameters and running statistics), by name."""
+        """Every array that defines the model (parameters and running statistics), by name.
+
+        The model's own arrays, on its device: copy them to keep them, and take
+        them to the host with :func:`scratchnn.nn.backend.to_numpy` to save them.
+        """
         arrays = {}
         for i, layer in enumerate(self.layers):
             for name in layer.param_names + layer.state_names:
@@ -248,14 +310,14 @@ class Sequential:
             value = arrays[key]
             if value.shape != target.shape:
                 raise ValueError(f"{key}: expected shape {target.shape}, got {value.shape}")
-            target[...] = value
+            target[...] = backend.to_module(value, self.xp) if backend.is_gpu(self.xp) else backend.to_numpy(value)
 
     def __repr__(self):
         return "Sequential(" + ", ".join(map(repr, self.layers)) + ")"
 
 
-def _reuse(buf, shape, dtype):
-    return buf if buf is not None and buf.shape == shape and buf.dtype == dtype else np.empty(shape, dtype)
+def _reuse(buf, shape, dtype, xp):
+    return buf if buf is not None and buf.shape == shape and buf.dtype == dtype else xp.empty(shape, dtype)
 
 
 def build_mlp(

@@ -7,14 +7,18 @@ first ``n_decayed`` entries only: the weights, never the biases.
 The updates are written as sequences of in-place NumPy operations on one
 scratch buffer: that avoids allocating a temporary the size of the whole model
 for every ``+`` and ``*`` on every step. Each method's docstring gives the
-textbook formula it computes.
+textbook formula it computes. They compute with the array module ``xp`` of
+the model (numpy, or cupy on a GPU; the trainer sets it, see
+:mod:`scratchnn.nn.backend`); on a GPU, Adam's update is one fused kernel.
 """
 
 import math
+from typing import Any
 
 import numpy as np
 
 from ..parameters import check as check_setting
+from . import backend
 
 # State below this magnitude is set to exactly 0 every FLUSH_EVERY steps. A
 # parameter whose gradient is 0 for a while (a pixel that is always blank) has
@@ -25,8 +29,11 @@ FLUSH_BELOW = 1e-30
 FLUSH_EVERY = 100
 
 
-class Optimizer:
+class Optimizer(backend.ComputesOnDevice):
     """Base class. ``lr`` may be changed between steps (learning-rate schedules)."""
+
+    # The array module of the parameters (cupy on a GPU); the trainer sets it.
+    xp: Any = np
 
     def __init__(self, lr, weight_decay=0.0):
         check_setting("lr", lr)
@@ -60,7 +67,7 @@ class Optimizer:
         for name in self.state_slots:
             slot = getattr(self, name, None)
             if slot is not None:
-                np.copyto(slot, 0, where=np.abs(slot) < FLUSH_BELOW)
+                self.xp.copyto(slot, 0, where=self.xp.abs(slot) < FLUSH_BELOW)
 
     def _l2_into(self, grads, params, n_decayed):
         """Coupled L2: the gradient of ``(wd / 2) * ||W||^2`` is ``wd * W``."""
@@ -71,7 +78,7 @@ class Optimizer:
     def _scratch(self, params, name="_tmp"):
         buf = getattr(self, name, None)
         if buf is None or buf.shape != params.shape or buf.dtype != params.dtype:
-            buf = np.empty_like(params)
+            buf = self.xp.empty_like(params)
             setattr(self, name, buf)
         return buf
 
@@ -81,7 +88,7 @@ class Optimizer:
         for name in names:
             slot = getattr(self, name, None)
             if slot is None:
-                slot = np.zeros_like(params)
+                slot = self.xp.zeros_like(params)
                 setattr(self, name, slot)
             out.append(slot)
         return out
@@ -89,12 +96,12 @@ class Optimizer:
     state_slots: tuple[str, ...] = ()
 
     def state_dict(self):
-        """Everything needed to resume: step count, lr and the state vectors."""
+        """Everything needed to resume: step count, lr and the state vectors (NumPy copies, on the host)."""
         state = {"t": self.t, "lr": self.lr}
         for name in self.state_slots:
             slot = getattr(self, name, None)
             if slot is not None:
-                state[name] = slot.copy()
+                state[name] = backend.to_numpy(slot).copy()
         return state
 
     def load_state_dict(self, state):
@@ -102,7 +109,7 @@ class Optimizer:
         self.t = int(state["t"])
         self.lr = float(state["lr"])
         for name in self.state_slots:
-            setattr(self, name, np.array(state[name]) if name in state else None)
+            setattr(self, name, self.xp.array(backend.to_numpy(state[name])) if name in state else None)
 
 
 class SGD(Optimizer):
@@ -128,14 +135,14 @@ class SGD(Optimizer):
         self._l2_into(grads, params, n_decayed)
         tmp = self._scratch(params)
         if self.momentum == 0.0:
-            np.multiply(grads, self.lr, out=tmp)
+            self.xp.multiply(grads, self.lr, out=tmp)
             params -= tmp
             return
         (v,) = self._slots(params, "velocity")
         v *= self.momentum
         v += grads
         if self.nesterov:
-            np.multiply(v, self.momentum, out=tmp)
+            self.xp.multiply(v, self.momentum, out=tmp)
             tmp += grads
         else:
             tmp[...] = v
@@ -162,13 +169,14 @@ class RMSProp(Optimizer):
         self._l2_into(grads, params, n_decayed)
         (s,) = self._slots(params, "square_avg")
         tmp = self._scratch(params)
-        np.multiply(grads, grads, out=tmp)
+        xp = self.xp
+        xp.multiply(grads, grads, out=tmp)
         s *= self.rho
         tmp *= 1.0 - self.rho
         s += tmp
-        np.sqrt(s, out=tmp)
+        xp.sqrt(s, out=tmp)
         tmp += self.eps
-        np.divide(grads, tmp, out=tmp)
+        xp.divide(grads, tmp, out=tmp)
         tmp *= self.lr
         params -= tmp
 
@@ -214,22 +222,28 @@ class Adam(Optimizer):
 
     def _adam_step(self, params, grads):
         m_sum, v_sum = self._slots(params, "m_sum", "v_sum")
-        tmp = self._scratch(params)
         b1, b2 = self.beta1, self.beta2
-        m_sum *= b1
-        m_sum += grads
-        np.multiply(grads, grads, out=tmp)
-        v_sum *= b2
-        v_sum += tmp
         # With m_hat = (1 - b1) m_sum / (1 - b1^t) and sqrt(v_hat) = c sqrt(v_sum),
         # c = sqrt((1 - b2) / (1 - b2^t)), the update lr m_hat / (sqrt(v_hat) + eps)
         # is  step * m_sum / (sqrt(v_sum) + eps / c)  with the scalar step below.
         # Python floats (not NumPy scalars) keep the arithmetic in float32.
         c = math.sqrt((1.0 - b2) / (1.0 - b2**self.t))
         step = self.lr * (1.0 - b1) / ((1.0 - b1**self.t) * c)
-        np.sqrt(v_sum, out=tmp)
+        if backend.is_gpu(self.xp) and backend.fused_kernels():
+            from .gpu_kernels import adam_kernel
+
+            t = params.dtype.type  # the lines below, in one launch
+            adam_kernel()(grads, t(b1), t(b2), t(self.eps / c), t(step), params, m_sum, v_sum)
+            return
+        tmp = self._scratch(params)
+        m_sum *= b1
+        m_sum += grads
+        self.xp.multiply(grads, grads, out=tmp)
+        v_sum *= b2
+        v_sum += tmp
+        self.xp.sqrt(v_sum, out=tmp)
         tmp += self.eps / c
-        np.divide(m_sum, tmp, out=tmp)
+        self.xp.divide(m_sum, tmp, out=tmp)
         tmp *= step
         params -= tmp
 

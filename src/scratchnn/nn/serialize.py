@@ -20,6 +20,7 @@ from ..atomic import atomic_open
 from ..errors import ModelFileError, ScratchnnError
 from ..npz import FLOATS_AND_TEXT, NpzReader
 from .architecture import build_model, model_specs
+from .backend import to_numpy
 
 FORMAT_VERSION = 2
 META_KEY = "__model__"
@@ -80,7 +81,8 @@ def model_from_spec(spec):
 def save_model(path, model, metadata=None):
     """Write ``model`` (and JSON-able ``metadata``) to ``path`` atomically."""
     meta = {"model": model_spec(model), "metadata": metadata or {}}
-    arrays = dict(model.state_arrays())
+    # Host copies: a model file is the same whichever device trained the model.
+    arrays = {name: to_numpy(array) for name, array in model.state_arrays().items()}
     arrays[META_KEY] = np.array(json.dumps(meta))
     with atomic_open(path, "wb") as handle:
         np.savez(handle, **arrays)

@@ -5,11 +5,19 @@ them to its input shape (a view, no copy). The images stay uint8 (one byte a pix
 each batch is gathered and scaled to [0, 1] float32 only when it is used: four
 times less memory than a float32 copy, and no second copy per epoch when the
 order is reshuffled (only the index array is shuffled).
+
+On a GPU (``xp`` cupy) the uint8 images and the labels are copied there once,
+and each batch is gathered and scaled there; only the shuffled order (an index
+array, drawn on the host so that both devices see the same order) is copied
+over, once per epoch.
 """
+
+from typing import Any
 
 import numpy as np
 
 from ..data.datasets import as_model_input
+from ..nn import backend
 
 
 class BatchSampler:
@@ -25,12 +33,13 @@ class BatchSampler:
     reshuffled every epoch, so a different row is left out each time.
     """
 
-    def __init__(self, images, labels, indices, batch_size=None, dtype=np.float32, min_batch=1):
+    def __init__(self, images, labels, indices, batch_size=None, dtype=np.float32, min_batch=1, xp: Any = np):
+        self.xp = xp
         # uint8 images are scaled by 1/255 per batch; float arrays of any example shape are used as they are.
-        self.images = images.reshape(images.shape[0], -1)
+        self.images = backend.to_module(images.reshape(images.shape[0], -1), xp)
         # As the index type once (480 kB for MNIST), not per batch: the loss indexes with them.
-        self.labels = np.asarray(labels).astype(np.intp)
-        self.indices = np.asarray(indices)
+        self.labels = backend.to_module(backend.to_numpy(labels).astype(np.intp), xp)
+        self.indices = np.asarray(indices)  # on the host
         self.batch_size = len(self.indices) if not batch_size else min(int(batch_size), len(self.indices))
         self.dtype = dtype
         self.min_batch = min_batch
@@ -47,12 +56,14 @@ class BatchSampler:
 
     def epoch(self, rng):
         """Yield the batches of one epoch; ``rng`` shuffles (ignored for full batch)."""
+        xp = self.xp
         if self.full_batch:
             if self._full is None:
-                self._full = (as_model_input(self.images[self.indices], dtype=self.dtype), self.labels[self.indices])
+                rows = backend.to_module(self.indices, xp)
+                self._full = (as_model_input(self.images[rows], dtype=self.dtype), self.labels[rows])
             yield self._full
             return
-        order = self.indices[rng.permutation(len(self.indices))]
+        order = backend.to_module(self.indices[rng.permutation(len(self.indices))], xp)
         buffers = {}
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
@@ -61,5 +72,5 @@ class BatchSampler:
             # One float buffer per batch size (the last one may be smaller), reused.
             buf = buffers.get(len(rows))
             if buf is None:
-                buf = buffers[len(rows)] = np.empty((len(rows), self.images.shape[1]), self.dtype)
+                buf = buffers[len(rows)] = xp.empty((len(rows), self.images.shape[1]), self.dtype)
             yield as_model_input(self.images[rows], out=buf, dtype=self.dtype), self.labels[rows]

@@ -78,6 +78,7 @@ class TrainConfig:
     test_every_epoch: bool = True
     seed: int = 0
     dtype: str = "float32"
+    device: str = "cpu"  # or "gpu" (CuPy); the results are the same maths, see nn/backend.py
 
     def __post_init__(self):
         if isinstance(self.layers, (str, bytes)) or not all(

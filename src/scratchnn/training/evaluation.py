@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..data.datasets import as_model_input
+from ..nn import backend
 from ..nn.losses import SoftmaxCrossEntropy
 from ..nn.model import PREDICT_BATCH
 
@@ -19,10 +20,11 @@ def evaluate(model, images, labels, batch_size=PREDICT_BATCH):
     Parameters
     ----------
     model : scratchnn.nn.Sequential
-    images : numpy.ndarray
+    images : numpy.ndarray or cupy.ndarray
         uint8 pixels (scaled by 1/255) or floats used as they are, of any
-        example shape with as many numbers as the model's input.
-    labels : numpy.ndarray
+        example shape with as many numbers as the model's input; on the host or
+        already on the model's GPU (then nothing is copied).
+    labels : numpy.ndarray or cupy.ndarray
         Class indices (N,).
     batch_size : int
         Examples per forward pass.
@@ -32,7 +34,7 @@ def evaluate(model, images, labels, batch_size=PREDICT_BATCH):
     tuple of float
         ``(loss, accuracy)``, the accuracy as a fraction in [0, 1].
     """
-    loss_fn = SoftmaxCrossEntropy()
+    loss_fn = SoftmaxCrossEntropy(model.xp)
     n = images.shape[0]
     total_loss = 0.0
     correct = 0
@@ -42,7 +44,7 @@ def evaluate(model, images, labels, batch_size=PREDICT_BATCH):
         # One float buffer for every full chunk; as_model_input makes a new one for the last, shorter chunk.
         reuse = buf if buf is not None and len(buf) == len(chunk) else None
         x = buf = as_model_input(chunk, out=reuse, dtype=model.dtype)
-        y = labels[start : start + batch_size].astype(np.intp)
+        y = backend.to_module(labels[start : start + batch_size], model.xp).astype(np.intp)
         logits = model.forward(x, training=False)
         correct += int((logits.argmax(axis=1) == y).sum())
         total_loss += loss_fn.forward(logits, y) * len(y)

@@ -3,7 +3,9 @@
 One epoch: for every mini-batch, forward pass, loss, backward pass, optimiser
 step. After it: validation and test metrics, one history row, a checkpoint.
 Full-batch gradient descent (the classic method) is the case of one batch
-per epoch; nothing else changes.
+per epoch; nothing else changes. With ``device="gpu"`` the model, the optimiser's
+state and the images (uint8, copied once) live on the GPU and the same loop runs
+there through CuPy (see :mod:`scratchnn.nn.backend`).
 """
 
 import math
@@ -19,6 +21,7 @@ import numpy as np
 
 from ..data.datasets import Dataset, as_model_input
 from ..errors import ConfigError, DivergenceError, ModelFileError
+from ..nn import backend
 from ..nn.architecture import build_model, input_shape_for, plan_model
 from ..nn.layers import ReLU
 from ..nn.losses import SoftmaxCrossEntropy
@@ -131,15 +134,21 @@ class Trainer:
         dtype = np.dtype(config.dtype)
         n_classes = len(dataset.class_names)
         specs, input_shape = check_model_fits(config, dataset.train.images.shape[1:], n_classes, dataset.name)
-        self.model = build_model(specs, input_shape, config.seed, dtype.type)
-        self.loss_fn = SoftmaxCrossEntropy()
+        # Built on the host from the seed (so both devices start from the same weights), then moved.
+        self.model = build_model(specs, input_shape, config.seed, dtype.type).to(config.device)
+        xp = self.model.xp
+        self.loss_fn = SoftmaxCrossEntropy(xp)
         self.optimizer = make_optimizer(
             config.optimizer, config.lr, config.momentum, config.nesterov, config.weight_decay
         )
+        self.optimizer.xp = xp
         train_idx, self.val_idx = split_train_validation(len(dataset.train), config.validation_size, config.seed)
         # Gathered once: 5,000 uint8 images are 4 MB, cheaper than re-indexing each epoch.
-        self.val_images = dataset.train.images[self.val_idx]
-        self.val_labels = dataset.train.labels[self.val_idx]
+        self.val_images = backend.to_module(dataset.train.images[self.val_idx], xp)
+        self.val_labels = backend.to_module(dataset.train.labels[self.val_idx], xp)
+        self.test_split = None
+        if dataset.test is not None:  # on the GPU once, not per evaluation
+            self.test_split = (backend.to_module(dataset.test.images, xp), backend.to_module(dataset.test.labels, xp))
         self.sampler = BatchSampler(
             dataset.train.images,
             dataset.train.labels,
@@ -147,6 +156,7 @@ class Trainer:
             config.batch_size,
             dtype.type,
             min_batch=self.model.min_batch,
+            xp=xp,
         )
         self.schedule = LRSchedule(
             config.lr,
@@ -220,7 +230,7 @@ class Trainer:
                 self._diverged(
                     f"epoch {epoch}, batch {i + 1}/{n_batches}", f"the loss is {loss:g} at learning rate {opt.lr:g}"
                 )
-            correct += int(np.count_nonzero(logits.argmax(axis=1) == y))
+            correct += int(model.xp.count_nonzero(logits.argmax(axis=1) == y))
             model.backward(loss_fn.backward())
             opt.step(model.params, model.grads, model.n_decayed)
             total_loss += loss * len(y)
@@ -238,26 +248,27 @@ class Trainer:
         and warping it in place would warp the warped images again each epoch.
         Augmentation computes in float32; a float64 run gets a float64 copy.
         """
+        xp = self.model.xp
         if self._aug_out is None or self._aug_out.shape != x.shape:
-            self._aug_out = np.empty(x.shape, np.float32)
+            self._aug_out = xp.empty(x.shape, np.float32)
         warped = self.augmentation.apply(x, self.data_rng, out=self._aug_out)
         if x.dtype == warped.dtype:
             return warped
         if self._aug_cast is None or self._aug_cast.shape != x.shape:
-            self._aug_cast = np.empty(x.shape, x.dtype)
-        np.copyto(self._aug_cast, warped)
+            self._aug_cast = xp.empty(x.shape, x.dtype)
+        xp.copyto(self._aug_cast, warped)
         return self._aug_cast
 
     def _check_epoch_result(self, epoch):
         """Raise :class:`DivergenceError` if the epoch left non-finite weights or a dead layer."""
         for name, array in self.model.state_arrays().items():
-            if not np.isfinite(array).all():
+            if not self.model.xp.isfinite(array).all():
                 self._diverged(f"the end of epoch {epoch}", f"{name} holds NaN or infinite values")
         relus = [(i, layer) for i, layer in enumerate(self.model.layers) if isinstance(layer, ReLU)]
         if all(layer.any_active() for _, layer in relus):
             return
         # The last batch may be small: confirm on up to 256 training images.
-        probe = self.sampler.images[self.sampler.indices[:256]]
+        probe = self.sampler.images[backend.to_module(self.sampler.indices[:256], self.model.xp)]
         self.model.forward(as_model_input(probe, dtype=self.model.dtype), training=False)
         dead = [i for i, layer in relus if not layer.any_active()]
         if dead:
@@ -304,10 +315,8 @@ class Trainer:
             with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence below
                 if len(self.val_idx):
                     row["val_loss"], row["val_accuracy"] = evaluate(self.model, self.val_images, self.val_labels)
-                if self.dataset.test is not None and (cfg.test_every_epoch or epoch == cfg.epochs):
-                    row["test_loss"], row["test_accuracy"] = evaluate(
-                        self.model, self.dataset.test.images, self.dataset.test.labels
-                    )
+                if self.test_split is not None and (cfg.test_every_epoch or epoch == cfg.epochs):
+                    row["test_loss"], row["test_accuracy"] = evaluate(self.model, *self.test_split)
             for key in ("val_loss", "test_loss"):
                 if key in row and not row[key] <= self.loss_limit:  # the last step's weights, evaluated
                     self._diverged(f"the end of epoch {epoch}", f"the {key.replace('_', ' ')} is {row[key]:g}")
@@ -369,6 +378,8 @@ class Trainer:
         arrays = {**prefixed("model", self.model.state_arrays()), **prefixed("optimizer", opt_arrays)}
         if self.best is not None:
             arrays.update(prefixed("best", self.best[2]))
+        # The same file whatever the device: host arrays, so a run resumes on either.
+        arrays = {key: backend.to_numpy(value) for key, value in arrays.items()}
         save_checkpoint(self.run_dir / CHECKPOINT_NAME, state, arrays)
 
     @classmethod
@@ -379,6 +390,7 @@ class Trainer:
         log: Callable[[str], object] | None = print,
         progress: bool = False,
         epochs: int | None = None,
+        device: str | None = None,
     ) -> "Trainer":
         """A trainer restored from ``run_dir/checkpoint.npz``, ready to :meth:`fit` on.
 
@@ -393,6 +405,9 @@ class Trainer:
         epochs : int, optional
             A new total number of epochs (never fewer than already trained); default:
             the run's own.
+        device : {"cpu", "gpu"}, optional
+            Continue on this device; default: the run's own. A checkpoint is the same
+            file on either device, so a run can move, but only when asked.
 
         Returns
         -------
@@ -407,6 +422,11 @@ class Trainer:
                 if epochs < done:
                     raise ConfigError(f"--epochs {epochs} is fewer than the {done} epochs this run has already trained")
                 config.epochs = int(epochs)
+                config.validate()
+            if device is not None and device != config.device:
+                if log:
+                    log(f"moving the run from {config.device} to {device}, as asked")
+                config.device = device
                 config.validate()
             trainer = cls(config, dataset, run_dir, log, progress)
             trainer.model.load_state_arrays(unprefixed("model", arrays))
