@@ -150,9 +150,17 @@ class Classifier:
         return cls(network.to(device), dataset, metadata.get("class_names"), metadata)
 
     def to(self, device: str) -> "Classifier":
-        """Move the network to ``device`` (``"cpu"`` or ``"gpu"``) in place; returns self.
+        """Move the network to ``device`` in place; predictions come back as NumPy arrays either way.
 
-        Predictions come back as NumPy arrays either way.
+        Parameters
+        ----------
+        device : {"cpu", "gpu"}
+            Where the network computes (``"gpu"`` needs CuPy and a CUDA GPU).
+
+        Returns
+        -------
+        Classifier
+            This classifier.
         """
         self.network.to(device)
         return self
@@ -449,12 +457,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Classifier:
     Parameters
     ----------
     path : str or os.PathLike
-        A model ``.npz``.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The model file.
+        A model ``.npz``, trained on either device.
     device : {"cpu", "gpu"}
         Where the network computes (``"gpu"`` needs CuPy and a CUDA GPU).
 
