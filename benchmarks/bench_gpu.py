@@ -36,6 +36,8 @@ NETWORKS = {
     "mlp": "flatten dense128 relu dense64 relu dense10",
     "mlp-large": "flatten dense1024 bn relu dropout0.2 dense1024 bn relu dropout0.2 dense10",
     "cnn-reference": REFERENCE_CNN,
+    "cnn-preset": "conv32k3p1 bn relu maxpool2 conv64k3p1 bn relu maxpool2 conv128k3p1 bn relu maxpool2 "
+    "flatten dense256 relu dropout0.4 dense10",
 }
 PRESETS_TIMED = ("mlp", "mlp-large", "cnn")
 PROFILED_STEPS = 5

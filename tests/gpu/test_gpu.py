@@ -163,10 +163,10 @@ def test_training_on_the_gpu_reaches_the_cpus_accuracy_and_runs_move_between_dev
         assert resumed.fit().history[-1]["val_accuracy"] > 0.75
 
 
-def test_the_cli_trains_on_the_gpu_and_the_model_predicts_on_either_device(cp, tmp_path, capsys):
+def test_the_cli_trains_on_the_gpu_and_the_model_predicts_on_either_device(cp, mnist_dir, tmp_path, capsys):
     code = cli_main(
         ["train", "--preset", "mlp", "--epochs", "1", "--device", "gpu", "--no-plots", "--quiet"]
-        + ["--output-dir", str(tmp_path), "--name", "run", "--no-download"]
+        + ["--output-dir", str(tmp_path), "--name", "run", "--data-dir", str(mnist_dir), "--no-download"]
     )
     assert code == 0
     assert "final test accuracy" in capsys.readouterr().out
