@@ -30,6 +30,15 @@ therefore hold the inverse map, in the layout ``[[a_xx, a_xy, b_x],
 
 The elastic displacement field is added to that source position, so one
 sampling grid, and one bilinear gather, serves both distortions.
+
+Where it runs
+-------------
+The warp computes with the array module ``xp`` of the images it is given
+(:mod:`scratchnn.nn.backend`): NumPy on the CPU, CuPy when the batch lives on a
+GPU, the same code for both. Only the random numbers are drawn on the host, from
+the ``numpy.random.Generator`` passed in, and copied to the device once per batch
+(matrices of (B, 2, 3), and the elastic noise): the same seed then gives the same
+distortions on either device, and a resumed checkpoint continues exactly.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from scratchnn.nn.backend import is_gpu, module_of, to_module
 from scratchnn.parameters import check as check_setting
 
 
@@ -93,35 +103,42 @@ class Augmentation:
             and not self.flip_horizontal
         )
 
-    def apply(self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray | None = None) -> np.ndarray:
+    def apply(self, images, rng: np.random.Generator, out=None, *, xp=None):
         """Return a randomly distorted copy of a batch of square images.
 
         Parameters
         ----------
         images : ndarray, float32, shape (B, 784) or (B, 28, 28)
             Pixel intensities in [0, 1], background 0. Any square size works:
-            (B, S*S) or (B, S, S). Not modified.
+            (B, S*S) or (B, S, S). Not modified. A NumPy array is warped on the
+            CPU, a CuPy array on its GPU.
         rng : numpy.random.Generator
-            Source of all randomness; the same seed gives the same batch.
+            Source of all randomness, drawn on the host whatever the device;
+            the same seed gives the same batch.
         out : ndarray, optional
-            C-contiguous float32 array of the same shape to write into. It may
-            be ``images`` itself (the warp reads from its own padded copy).
+            C-contiguous float32 array of the same shape and array module to
+            write into. It may be ``images`` itself (the warp reads from its own
+            padded copy).
+        xp : module, optional
+            The array module to compute with; by default that of ``images``.
 
         Returns
         -------
-        ndarray, float32, same shape as ``images``, values in [0, 1].
+        ndarray, float32, same shape and array module as ``images``, values in [0, 1].
         """
-        batch = _as_square_batch(images)
-        out = _output_buffer(out, images)
+        xp = module_of(images) if xp is None else xp
+        images = xp.asarray(images)
+        batch = _as_square_batch(images, xp=xp)
+        out = _output_buffer(out, images, xp=xp)
         if self.is_identity():
-            np.copyto(out, images)
+            xp.copyto(out, images)
             return out
         batch_size, side, _ = batch.shape
         matrices = random_affine_matrices(batch_size, rng, self.max_shift, self.max_rotation, self.max_scale, size=side)
         if self.flip_horizontal:
             mirror_x(matrices, rng.random((batch_size,)) < 0.5, size=side)
         coords_y, coords_x = affine_sampling_grid(
-            matrices, side, side, out=_scratch("apply_grid", (2, batch_size, side, side))
+            to_module(matrices, xp), side, side, out=_scratch("apply_grid", (2, batch_size, side, side), xp=xp), xp=xp
         )
         if self.elastic_alpha > 0:
             dy, dx = elastic_displacements(
@@ -130,14 +147,15 @@ class Augmentation:
                 self.elastic_alpha,
                 self.elastic_sigma,
                 size=side,
-                out=_scratch("apply_elastic", (2, batch_size, side, side)),
+                out=_scratch("apply_elastic", (2, batch_size, side, side), xp=xp),
+                xp=xp,
             )
             coords_y += dy
             coords_x += dx
-        warped = warp_bilinear(batch, coords_y, coords_x, out=out.reshape(batch.shape))
+        warped = warp_bilinear(batch, coords_y, coords_x, out=out.reshape(batch.shape), xp=xp)
         # Bilinear weights are convex, so values stay in [0, 1] up to rounding;
         # the clip makes the guarantee exact.
-        np.clip(warped, 0.0, 1.0, out=warped)
+        xp.clip(warped, 0.0, 1.0, out=warped)
         return out
 
 
@@ -150,6 +168,9 @@ def affine_matrices(shift_x, shift_y, rotation_degrees, scale, size: int = 28) -
     ``b = c - A @ (c + t)``: undo the shift, then the zoom and rotation about
     the centre ``c``. See the module docstring for the sign conventions
     (positive angle = counter-clockwise on screen).
+
+    Computed with NumPy on the host, from the host's random draws; callers
+    copy the few numbers to the device (:meth:`Augmentation.apply`).
     """
     shift_x, shift_y, rotation_degrees, scale = np.broadcast_arrays(
         *(np.asarray(v, dtype=np.float64) for v in (shift_x, shift_y, rotation_degrees, scale))
@@ -178,7 +199,7 @@ def mirror_x(matrices: np.ndarray, which: np.ndarray, size: int = 28) -> None:
 
     Mirroring output x about the centre is ``x -> 2c - x``; composed into
     ``p_in = A @ p_out + b`` it negates A's x column and adds ``2c`` times that
-    column to ``b``.
+    column to ``b``. Host-side, on the NumPy matrices of :func:`affine_matrices`.
     """
     centre = (size - 1) / 2.0
     chosen = matrices[which]
@@ -209,7 +230,7 @@ def random_affine_matrices(
     return affine_matrices(shifts[0], shifts[1], angles, scales, size=size)
 
 
-def affine_sampling_grid(matrices: np.ndarray, height: int, width: int, out=None):
+def affine_sampling_grid(matrices, height: int, width: int, out=None, *, xp=None):
     """Source coordinates ``(coords_y, coords_x)``, each (B, H, W), of every output pixel.
 
     Applies ``p_in = A @ p_out + b`` to all pixel centres ``(x, y)`` at once.
@@ -219,22 +240,24 @@ def affine_sampling_grid(matrices: np.ndarray, height: int, width: int, out=None
     addition, no matrix product (a BLAS call this small costs more in thread
     hand-offs than in arithmetic). ``out``, if given, is a float32
     (2, B, H, W) array that receives x in ``out[0]`` and y in ``out[1]``.
+    Computes with ``xp``, by default the array module of ``matrices``.
     """
-    matrices = np.asarray(matrices, dtype=np.float32)
+    xp = module_of(matrices) if xp is None else xp
+    matrices = xp.asarray(matrices, dtype=xp.float32)
     batch_size = matrices.shape[0]
     if out is None:
-        out = np.empty((2, batch_size, height, width), dtype=np.float32)
-    xs = np.arange(width, dtype=np.float32)
-    ys = np.arange(height, dtype=np.float32)
+        out = xp.empty((2, batch_size, height, width), dtype=xp.float32)
+    xs = xp.arange(width, dtype=xp.float32)
+    ys = xp.arange(height, dtype=xp.float32)
     # rows[k, b] = (a_kx, a_ky, b_k) of image b, for k = x, y.
     rows = matrices.transpose(1, 0, 2)
     term_in_x = rows[..., 0, None] * xs  # (2, B, W)
     term_in_y = rows[..., 1, None] * ys + rows[..., 2, None]  # (2, B, H)
-    np.add(term_in_y[..., :, None], term_in_x[..., None, :], out=out)
+    xp.add(term_in_y[..., :, None], term_in_x[..., None, :], out=out)
     return out[1], out[0]
 
 
-def warp_bilinear(images, coords_y, coords_x, out: np.ndarray | None = None) -> np.ndarray:
+def warp_bilinear(images, coords_y, coords_x, out=None, *, xp=None):
     """Sample every image at real-valued positions by bilinear interpolation.
 
     ``out[b, i, j]`` is ``images[b]`` read at ``(coords_y[b, i, j],
@@ -251,19 +274,22 @@ def warp_bilinear(images, coords_y, coords_x, out: np.ndarray | None = None) -> 
     Instead of masking out-of-image samples, the batch is copied into a zero
     frame and the coordinates are clipped to at most one pixel outside the
     image: a sample further out then reads nothing but zeros. The four
-    neighbours of every sample are gathered with ``np.take`` from the flat padded
-    batch, using one array of flat indices.
+    neighbours of every sample are gathered with ``take`` from the flat padded
+    batch, using one array of flat indices. Computes with ``xp``, by default
+    the array module of ``images``.
     """
-    images = np.asarray(images, dtype=np.float32)
+    xp = module_of(images) if xp is None else xp
+    images = xp.asarray(images, dtype=xp.float32)
     if images.ndim != 3:
         raise ValueError(f"warp_bilinear expects images of shape (B, H, W), got {images.shape}")
     batch_size, height, width = images.shape
+    coords_y, coords_x = xp.asarray(coords_y), xp.asarray(coords_x)
     try:
-        coords_y = np.broadcast_to(coords_y, images.shape)
-        coords_x = np.broadcast_to(coords_x, images.shape)
+        coords_y = xp.broadcast_to(coords_y, images.shape)
+        coords_x = xp.broadcast_to(coords_x, images.shape)
     except ValueError:
         raise ValueError(
-            f"coordinates of shape {np.shape(coords_y)} and {np.shape(coords_x)} "
+            f"coordinates of shape {coords_y.shape} and {coords_x.shape} "
             f"do not broadcast to the image batch shape {images.shape}"
         ) from None
 
@@ -276,13 +302,13 @@ def warp_bilinear(images, coords_y, coords_x, out: np.ndarray | None = None) -> 
     # frame of this reused buffer is zeroed when it is created and never
     # written afterwards; only the interior is refreshed.
     padded_height, padded_width = height + 3, width + 3
-    padded = _scratch("warp_padded", (batch_size, padded_height, padded_width))
+    padded = _scratch("warp_padded", (batch_size, padded_height, padded_width), xp=xp)
     padded[:, 1 : height + 1, 1 : width + 1] = images
 
-    fy = np.clip(coords_y, -1.0, height, out=_scratch("warp_fy", shape))
-    fx = np.clip(coords_x, -1.0, width, out=_scratch("warp_fx", shape))
-    y0 = np.floor(fy, out=_scratch("warp_y0", shape))
-    x0 = np.floor(fx, out=_scratch("warp_x0", shape))
+    fy = xp.clip(coords_y, -1.0, height, out=_scratch("warp_fy", shape, xp=xp))
+    fx = xp.clip(coords_x, -1.0, width, out=_scratch("warp_fx", shape, xp=xp))
+    y0 = xp.floor(fy, out=_scratch("warp_y0", shape, xp=xp))
+    x0 = xp.floor(fx, out=_scratch("warp_x0", shape, xp=xp))
     fy -= y0  # fractional parts, in [0, 1)
     fx -= x0
 
@@ -292,19 +318,17 @@ def warp_bilinear(images, coords_y, coords_x, out: np.ndarray | None = None) -> 
     # there and converted to an index array once.
     y0 *= padded_width
     y0 += x0
-    top_left = _scratch("warp_index", shape, np.intp)
-    np.copyto(top_left, y0, casting="unsafe")
-    top_left += _image_start_offsets(batch_size, padded_height * padded_width, padded_width + 1)
+    top_left = _scratch("warp_index", shape, np.intp, xp=xp)
+    xp.copyto(top_left, y0, casting="unsafe")
+    top_left += _image_start_offsets(batch_size, padded_height * padded_width, padded_width + 1, xp)
 
     # The other three neighbours sit 1, W+3 and W+4 elements further on: read
-    # them with the same indices from shifted views of the flat batch. All
-    # indices are in range by construction, so mode="clip" never clips; it
-    # only spares take() a bounds check and an output copy.
+    # them with the same indices from shifted views of the flat batch.
     flat = padded.reshape(-1)
-    top_left_v = flat.take(top_left, out=_scratch("warp_v00", shape), mode="clip")
-    top_right_v = flat[1:].take(top_left, out=_scratch("warp_v01", shape), mode="clip")
-    bottom_left_v = flat[padded_width:].take(top_left, out=_scratch("warp_v10", shape), mode="clip")
-    bottom_right_v = flat[padded_width + 1 :].take(top_left, out=_scratch("warp_v11", shape), mode="clip")
+    top_left_v = _gather(xp, flat, top_left, out=_scratch("warp_v00", shape, xp=xp))
+    top_right_v = _gather(xp, flat[1:], top_left, out=_scratch("warp_v01", shape, xp=xp))
+    bottom_left_v = _gather(xp, flat[padded_width:], top_left, out=_scratch("warp_v10", shape, xp=xp))
+    bottom_right_v = _gather(xp, flat[padded_width + 1 :], top_left, out=_scratch("warp_v11", shape, xp=xp))
 
     # The formula above as three linear interpolations a + f * (b - a), in place:
     # along x in the top and bottom rows, then along y between them.
@@ -317,8 +341,8 @@ def warp_bilinear(images, coords_y, coords_x, out: np.ndarray | None = None) -> 
     bottom *= fx
     bottom += bottom_left_v
     if out is None:
-        out = np.empty(shape, dtype=np.float32)
-    np.subtract(bottom, top, out=out)
+        out = xp.empty(shape, dtype=xp.float32)
+    xp.subtract(bottom, top, out=out)
     out *= fy
     out += top
     return out
@@ -330,7 +354,9 @@ def elastic_displacements(
     alpha: float,
     sigma: float,
     size: int = 28,
-    out: np.ndarray | None = None,
+    out=None,
+    *,
+    xp=None,
 ):
     """Smooth random displacement fields ``(dy, dx)``, each (B, size, size), float32.
 
@@ -351,55 +377,74 @@ def elastic_displacements(
     ``alpha = 34, sigma = 4`` is about ``alpha = 1.4`` here.)
 
     ``out``, if given, is a float32 (2, B, size, size) array that receives
-    ``dy`` in ``out[0]`` and ``dx`` in ``out[1]``.
+    ``dy`` in ``out[0]`` and ``dx`` in ``out[1]``. The fields are computed with
+    ``xp``, by default the array module of ``out`` (NumPy without one); the
+    noise is drawn on the host and copied over.
     """
     if not sigma > 0:
         raise ValueError(f"elastic_displacements needs sigma > 0, got {sigma!r}")
-    smoothing = _gaussian_smoothing_matrix(size, float(sigma))
+    xp = module_of(out) if xp is None else xp
+    smoothing = _gaussian_smoothing_matrix(size, float(sigma), xp)
     fields_shape = (2 * batch_size, size, size)
     if out is None:
-        out = np.empty((2, batch_size, size, size), dtype=np.float32)
-    noise = rng.random(dtype=np.float32, out=_scratch("elastic_noise", fields_shape))
+        out = xp.empty((2, batch_size, size, size), dtype=xp.float32)
+    # Drawn by the host's generator, so both devices see the same numbers.
+    noise = rng.random(dtype=np.float32, out=_scratch("elastic_noise", fields_shape, xp=np))
+    noise = to_module(noise, xp)
     noise *= 2.0 * math.sqrt(3.0)
     noise -= math.sqrt(3.0)
     # alpha * G @ N @ G.T for every field. Stacked products run one small BLAS
     # call per field, which never spins up BLAS threads; one big product over
     # all rows is a little faster alone but stalls on thread hand-offs when
     # the cores are busy.
-    smoothed_along_y = np.matmul(smoothing, noise, out=_scratch("elastic_half", fields_shape))
-    np.matmul(
+    smoothed_along_y = xp.matmul(smoothing, noise, out=_scratch("elastic_half", fields_shape, xp=xp))
+    xp.matmul(
         smoothed_along_y,
-        np.float32(alpha) * smoothing.T,
+        smoothing.T * np.float32(alpha),
         out=out.reshape(fields_shape),
     )
     return out[0], out[1]
 
 
 @functools.lru_cache(maxsize=8)
-def _gaussian_smoothing_matrix(size: int, sigma: float) -> np.ndarray:
-    """(size, size) Gaussian smoothing matrix, each row of unit Euclidean norm."""
+def _gaussian_smoothing_matrix(size: int, sigma: float, xp):
+    """(size, size) Gaussian smoothing matrix, each row of unit Euclidean norm, an array of ``xp``.
+
+    Computed once on the host in float64, so both devices smooth with the same numbers.
+    """
     offsets = np.arange(size)[:, None] - np.arange(size)[None, :]
     matrix = np.exp(-(offsets**2) / (2.0 * sigma**2))
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    matrix = matrix.astype(np.float32)
-    matrix.setflags(write=False)
-    return matrix
+    return _read_only(to_module(matrix.astype(np.float32), xp))
 
 
 @functools.lru_cache(maxsize=8)
-def _image_start_offsets(batch_size: int, image_size: int, extra: int) -> np.ndarray:
-    """(B, 1, 1) flat offsets ``b * image_size + extra`` of each image in a batch."""
-    offsets = np.arange(batch_size, dtype=np.intp).reshape(-1, 1, 1) * image_size + extra
-    offsets.setflags(write=False)
-    return offsets
+def _image_start_offsets(batch_size: int, image_size: int, extra: int, xp):
+    """(B, 1, 1) flat offsets ``b * image_size + extra`` of each image in a batch, an array of ``xp``."""
+    return _read_only(xp.arange(batch_size, dtype=np.intp).reshape(-1, 1, 1) * image_size + extra)
+
+
+def _read_only(array):
+    """``array``, marked read-only where its module can (NumPy can, CuPy has no such flag): it is cached."""
+    if hasattr(array, "setflags"):
+        array.setflags(write=False)
+    return array
+
+
+def _gather(xp, flat, indices, out):
+    """``out[...] = flat[indices]`` for indices known to be in range."""
+    if is_gpu(xp):  # cupy.take has no mode argument (and checks no bounds)
+        return xp.take(flat, indices, out=out)
+    # mode="clip" never clips here; it spares NumPy a bounds check and an output copy.
+    return xp.take(flat, indices, out=out, mode="clip")
 
 
 _per_thread = threading.local()
 _SCRATCH_MAX_BYTES = 8 << 20  # keep buffers for mini-batches, not for whole datasets
 
 
-def _scratch(name: str, shape: tuple, dtype=np.float32) -> np.ndarray:
-    """A work array kept between calls, one per thread, name, shape and dtype.
+def _scratch(name: str, shape: tuple, dtype=np.float32, *, xp):
+    """A work array of module ``xp`` kept between calls, one per thread, module, name, shape and dtype.
 
     Contents are whatever the last user left (zeros when new). Why keep them:
     a batch of 128 images needs about 6 MB of temporaries, and fresh numpy
@@ -408,26 +453,27 @@ def _scratch(name: str, shape: tuple, dtype=np.float32) -> np.ndarray:
     of a batch cost ~4 ms instead of ~1 ms. Per-thread storage keeps
     concurrent callers (say, a prefetching loader thread) apart. Arrays over
     8 MB (batches of more than ~1300 images) are not kept: their arithmetic
-    dwarfs the page faults, and holding them would pin memory for good.
+    dwarfs the page faults, and holding them would pin memory for good. The
+    module is part of the key, so a CPU and a GPU buffer are never confused.
     """
     dtype = np.dtype(dtype)
     if math.prod(shape) * dtype.itemsize > _SCRATCH_MAX_BYTES:
-        return np.zeros(shape, dtype=dtype)
+        return xp.zeros(shape, dtype=dtype)
     buffers = getattr(_per_thread, "buffers", None)
     if buffers is None:
         buffers = _per_thread.buffers = {}
-    key = (name, tuple(shape), dtype)
+    key = (xp, name, tuple(shape), dtype)
     array = buffers.get(key)
     if array is None:
         if len(buffers) >= 64:  # many batch shapes seen: drop the old ones
             buffers.clear()
-        array = buffers[key] = np.zeros(shape, dtype=dtype)
+        array = buffers[key] = xp.zeros(shape, dtype=dtype)
     return array
 
 
-def _as_square_batch(images) -> np.ndarray:
-    """View (or float32 copy) of a (B, S*S) or (B, S, S) batch as (B, S, S)."""
-    images = np.asarray(images)
+def _as_square_batch(images, *, xp):
+    """View (or float32 copy) of a (B, S*S) or (B, S, S) batch as (B, S, S), an array of ``xp``."""
+    images = xp.asarray(images)
     if images.ndim == 2:
         side = math.isqrt(images.shape[1])
         if side * side != images.shape[1]:
@@ -442,16 +488,21 @@ def _as_square_batch(images) -> np.ndarray:
             f"augmentation expects float images with values in [0, 1], got {images.dtype} "
             f"(divide raw pixels by 255 first)"
         )
-    return np.asarray(images, dtype=np.float32)
+    return xp.asarray(images, dtype=xp.float32)
 
 
-def _output_buffer(out, images) -> np.ndarray:
-    """A float32 array shaped like ``images``: ``out`` after checking it, or a new one."""
+def _output_buffer(out, images, *, xp):
+    """A float32 array of ``xp`` shaped like ``images``: ``out`` after checking it, or a new one."""
     if out is None:
-        return np.empty(np.shape(images), dtype=np.float32)
-    if out.shape != np.shape(images) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        return xp.empty(images.shape, dtype=xp.float32)
+    if module_of(out) is not module_of(images):
         raise ValueError(
-            f"out must be a C-contiguous float32 array of shape {np.shape(images)}, "
+            f"out must be an array of the same module as the images ({module_of(images).__name__}), "
+            f"got a {module_of(out).__name__} array"
+        )
+    if out.shape != images.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(
+            f"out must be a C-contiguous float32 array of shape {images.shape}, "
             f"got {out.dtype} array of shape {out.shape}"
         )
     return out
