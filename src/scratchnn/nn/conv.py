@@ -75,6 +75,24 @@ class Conv2D(Layer):
     and dL/dx adds each row of dL/dcols back onto the window it was copied from
     ("col2im"). Spec: ``{"type": "Conv2D", "filters": 32, "kernel": 3,
     "stride": 1, "padding": 0}``; C_in is taken from the input.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels, C_in.
+    filters : int
+        Output channels, C_out: one filter each.
+    kernel : int
+        The side of the square kernel (KH = KW).
+    stride : int
+        Step between two windows, in both directions.
+    padding : int
+        Zeros added on every side of the input.
+    rng : numpy.random.Generator, optional
+        Draws the He-normal initial weights; default: a fresh, unseeded generator.
+        The biases start at 0.
+    dtype : numpy dtype
+        The parameters' floating-point type.
     """
 
     param_names = ("W", "b")
@@ -96,6 +114,33 @@ class Conv2D(Layer):
 
     @classmethod
     def plan(cls, input_shape, filters, kernel, stride, padding):
+        """The output shape ``(filters, OH, OW)`` and the parameter count
+        ``kernel * kernel * C_in * filters + filters``.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example: feature maps ``(C_in, H, W)``.
+        filters : int
+            Output channels, >= 1.
+        kernel : int
+            The kernel's side, >= 1.
+        stride : int
+            Step between windows, >= 1.
+        padding : int
+            Zeros on every side, >= 0.
+
+        Returns
+        -------
+        tuple
+            ``(output_shape, n_parameters)``.
+
+        Raises
+        ------
+        ValueError
+            If a setting is not a whole number in its range, the input is not
+            feature maps, or the kernel is larger than the (padded) input.
+        """
         filters, kernel = positive_int("filters", filters), positive_int("kernel", kernel)
         stride, padding = positive_int("stride", stride), non_negative_int("padding", padding)
         c, h, w = _feature_maps("Conv2D", input_shape)
@@ -203,6 +248,29 @@ class _Pool2D(Layer):
 
     @classmethod
     def plan(cls, input_shape, size, stride):
+        """The output shape ``(C, OH, OW)``, with OH = (H - size) // stride + 1
+        (likewise OW), and 0 parameters.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example: feature maps ``(C, H, W)``.
+        size : int
+            The side of the square window, >= 1.
+        stride : int or None
+            Step between windows, >= 1; None means ``size`` (windows that do not overlap).
+
+        Returns
+        -------
+        tuple
+            ``(output_shape, 0)``.
+
+        Raises
+        ------
+        ValueError
+            If ``size`` or ``stride`` is not a whole number >= 1, the input is not
+            feature maps, or the window is larger than the input.
+        """
         size = positive_int("size", size)
         stride = size if stride is None else positive_int("stride", stride)
         c, h, w = _feature_maps(cls.__name__, input_shape)
@@ -233,6 +301,18 @@ class MaxPool2D(_Pool2D):
     The gradient goes to the input that was the maximum (the first one, on ties)
     and nowhere else: ``dL/dx[window's argmax] += dL/dy``. Spec:
     ``{"type": "MaxPool2D", "size": 2, "stride": null}`` (stride null = size).
+
+    Parameters
+    ----------
+    size : int
+        The side of the square window, >= 1.
+    stride : int, optional
+        Step between windows, >= 1; default (None): ``size``, windows that do not overlap.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` or ``stride`` is not a whole number >= 1.
     """
 
     text_name = "maxpool"
@@ -313,6 +393,19 @@ class AvgPool2D(_Pool2D):
     """Average pooling: ``y[n, c, i, j] = mean over (a, b) of x[n, c, i*s + a, j*s + b]``.
 
     Every input in a window gets an equal share: ``dL/dx[window] += dL/dy / size^2``.
+    Spec: ``{"type": "AvgPool2D", "size": 2, "stride": null}``.
+
+    Parameters
+    ----------
+    size : int
+        The side of the square window, >= 1.
+    stride : int, optional
+        Step between windows, >= 1; default (None): ``size``, windows that do not overlap.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` or ``stride`` is not a whole number >= 1.
     """
 
     text_name = "avgpool"

@@ -151,7 +151,23 @@ class Layer(backend.ComputesOnDevice):
         return {}
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The output shape of this built layer for ``input_shape``; ValueError if it does not fit."""
+        """The output shape of this built layer for one example of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example entering the layer.
+
+        Returns
+        -------
+        tuple of int
+
+        Raises
+        ------
+        ValueError
+            If the input does not fit the layer as built (e.g. a ``Dense`` built for
+            784 inputs given 100); the message says why.
+        """
         return self.plan(input_shape, **self.get_config())[0]
 
     # -- the maths -------------------------------------------------------------
@@ -160,15 +176,17 @@ class Layer(backend.ComputesOnDevice):
 
         Parameters
         ----------
-        x : numpy.ndarray
-            A batch, shape ``(N, *input_shape)``. Activations (ReLU, Dropout) overwrite it.
+        x : numpy.ndarray or cupy.ndarray
+            A batch, shape ``(N, *input_shape)``, of the layer's array module ``xp``
+            (a CuPy array once the model is on the GPU). Activations (ReLU, Dropout)
+            overwrite it.
         training : bool
             Training mode (dropout drops units; batch norm uses and updates the
             batch statistics) or evaluation mode.
 
         Returns
         -------
-        numpy.ndarray
+        numpy.ndarray or cupy.ndarray
             The output batch: the layer's own buffer, reused by the next call.
         """
         return x
@@ -180,19 +198,28 @@ class Layer(backend.ComputesOnDevice):
 
         Parameters
         ----------
-        dout : numpy.ndarray
-            dL/d(output) for the batch of the last :meth:`forward`; may be overwritten.
+        dout : numpy.ndarray or cupy.ndarray
+            dL/d(output) for the batch of the last :meth:`forward`, on the same
+            device; may be overwritten.
 
         Returns
         -------
-        numpy.ndarray or None
+        numpy.ndarray or cupy.ndarray or None
             dL/d(input), or None when ``needs_input_grad`` is False (the model's first
             trainable layer: nobody needs it).
         """
         return dout
 
     def parameters(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Pairs ``(parameter, gradient)`` in ``param_names`` order."""
+        """The layer's parameters, each with its gradient.
+
+        Returns
+        -------
+        list of tuple
+            ``(P, dP)`` pairs in ``param_names`` order (``[(W, dW), (b, db)]`` for
+            Dense; empty for a layer without parameters): the layer's own arrays,
+            not copies.
+        """
         return [(getattr(self, name), getattr(self, "d" + name)) for name in self.param_names]
 
     def _buffer(self, name, shape, dtype, fill=None):
@@ -233,6 +260,18 @@ class Dense(Layer):
 
     Spec: ``{"type": "Dense", "units": n_out}``; n_in is the size of the input,
     which must be a vector per example (put ``Flatten`` after feature maps).
+
+    Parameters
+    ----------
+    n_in : int
+        Inputs per example.
+    n_out : int
+        Outputs (units) per example.
+    rng : numpy.random.Generator, optional
+        Draws the He-normal initial weights; default: a fresh, unseeded generator.
+        The biases start at 0.
+    dtype : numpy dtype
+        The parameters' floating-point type.
     """
 
     param_names = ("W", "b")
@@ -251,6 +290,26 @@ class Dense(Layer):
 
     @classmethod
     def plan(cls, input_shape, units):
+        """The output shape ``(units,)`` and the parameter count ``n_in * units + units``.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example: a vector ``(n_in,)``.
+        units : int
+            Outputs per example, >= 1.
+
+        Returns
+        -------
+        tuple
+            ``(output_shape, n_parameters)``.
+
+        Raises
+        ------
+        ValueError
+            If ``units`` is not a whole number >= 1, or the input is feature maps
+            rather than a vector (put Flatten before Dense).
+        """
         units = positive_int("units", units)
         if len(input_shape) != 1:
             raise ValueError(
@@ -338,8 +397,14 @@ class ReLU(Layer):
         return dout
 
     def any_active(self):
-        """False if no unit was positive for any row of the last forward batch:
-        the layer is dead (its gradient is 0, so it stays dead)."""
+        """Whether any unit was positive for any row of the last forward batch.
+
+        Returns
+        -------
+        bool
+            False when the layer is dead: its gradient is 0, so it stays dead (the
+            trainer checks this after every epoch and stops such a run).
+        """
         return bool(self._mask.any())
 
     def __repr__(self):
@@ -357,6 +422,18 @@ class Flatten(Layer):
 
     @classmethod
     def plan(cls, input_shape):
+        """The output shape ``(C*H*W,)`` (the product of ``input_shape``) and 0 parameters.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example, e.g. ``(32, 7, 7)``.
+
+        Returns
+        -------
+        tuple
+            ``(output_shape, 0)``.
+        """
         return (int(np.prod(input_shape)),), 0
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -377,6 +454,19 @@ class Dropout(Layer):
     ``y = x * m / q`` with ``m ~ Bernoulli(q)``, so the expected activation is
     unchanged and evaluation is the identity, with nothing to rescale.
     Backward: ``dL/dx = dL/dy * m / q``. Any input shape.
+
+    Parameters
+    ----------
+    p : float
+        The probability of dropping a unit, in [0, 1); 0 makes the layer the identity.
+    rng : numpy.random.Generator, optional
+        Draws the masks (on a GPU with the fused kernels, one seed per step for the
+        GPU's own hash); default: a fresh, unseeded generator.
+
+    Raises
+    ------
+    ConfigError
+        If ``p`` is not in [0, 1).
     """
 
     defaults = {"p": REQUIRED}
@@ -389,6 +479,25 @@ class Dropout(Layer):
 
     @classmethod
     def plan(cls, input_shape, p):
+        """The output shape (``input_shape`` unchanged) and 0 parameters.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example; any shape.
+        p : float
+            The drop probability, in [0, 1).
+
+        Returns
+        -------
+        tuple
+            ``(input_shape, 0)``.
+
+        Raises
+        ------
+        ValueError
+            If ``p`` is not a number in [0, 1).
+        """
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability must be in [0, 1), got {p!r}")
         return tuple(input_shape), 0
@@ -472,6 +581,18 @@ class BatchNorm(Layer):
 
     In evaluation the statistics are constants, so y is affine in x and
     ``dx = dy * gamma / sqrt(running_var + eps)`` (used for saliency maps).
+
+    Parameters
+    ----------
+    n_features : int
+        Features of the input vectors, or channels of the input feature maps.
+    momentum : float
+        The weight of the old value in the running averages, in [0, 1).
+    eps : float
+        Added to the variance before the square root, > 0.
+    dtype : numpy dtype
+        The floating-point type of ``gamma`` (starts at 1), ``beta`` (0) and the
+        running statistics (mean 0, variance 1).
     """
 
     param_names = ("gamma", "beta")
@@ -493,6 +614,29 @@ class BatchNorm(Layer):
 
     @classmethod
     def plan(cls, input_shape, momentum, eps):
+        """The output shape (``input_shape`` unchanged) and the parameter count: a
+        ``gamma`` and a ``beta`` per feature or channel.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example: vectors ``(F,)`` or feature maps ``(C, H, W)``.
+        momentum : float
+            The weight of the old value in the running averages, in [0, 1).
+        eps : float
+            Added to the variance, > 0.
+
+        Returns
+        -------
+        tuple
+            ``(input_shape, 2 * F)``, or ``2 * C`` for feature maps.
+
+        Raises
+        ------
+        ValueError
+            If the input is neither vectors nor feature maps, or ``momentum`` or
+            ``eps`` is out of its range.
+        """
         if len(input_shape) not in (1, 3):
             raise ValueError(f"BatchNorm needs vectors (F,) or feature maps (C, H, W), got {shape_text(input_shape)}")
         if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):

@@ -185,17 +185,19 @@ class Sequential(backend.ComputesOnDevice):
 
         Parameters
         ----------
-        x : numpy.ndarray
-            A batch (N, *input_shape). A batch of the right size per example but
-            another shape, such as (N, 784) rows for a (1, 28, 28) input, is
-            reshaped (a view, no copy). It is never modified.
+        x : numpy.ndarray or cupy.ndarray
+            A batch (N, *input_shape), on the model's device; a host (NumPy) batch
+            for a model on the GPU is copied there. A batch of the right size per
+            example but another shape, such as (N, 784) rows for a (1, 28, 28)
+            input, is reshaped (a view, no copy). It is never modified.
         training : bool
             Training mode (dropout, batch statistics) or evaluation mode.
 
         Returns
         -------
-        numpy.ndarray
-            Logits (N, classes): the last layer's buffer, reused by the next call.
+        numpy.ndarray or cupy.ndarray
+            Logits (N, classes), on the model's device: the last layer's buffer,
+            reused by the next call.
         """
         if backend.is_gpu(self.xp) and backend.module_of(x) is np:
             x = self.xp.asarray(x)  # a host batch for a model on the GPU
@@ -215,9 +217,9 @@ class Sequential(backend.ComputesOnDevice):
 
         Parameters
         ----------
-        dlogits : numpy.ndarray
-            dL/dlogits (N, classes) for the batch of the last :meth:`forward`, as
-            :meth:`SoftmaxCrossEntropy.backward` returns it.
+        dlogits : numpy.ndarray or cupy.ndarray
+            dL/dlogits (N, classes) for the batch of the last :meth:`forward`, on the
+            model's device, as :meth:`SoftmaxCrossEntropy.backward` returns it.
 
         Notes
         -----
@@ -276,7 +278,25 @@ class Sequential(backend.ComputesOnDevice):
         return self.predict_logits(x, batch_size).argmax(axis=1)
 
     def as_batch(self, x: np.ndarray) -> np.ndarray:
-        """``x`` as (N, *input_shape), or a ShapeError saying why it does not fit."""
+        """``x`` as a batch of the model's example shape.
+
+        Parameters
+        ----------
+        x : array_like or cupy.ndarray
+            N examples with ``input_size`` numbers each, in any shape (N, ...).
+
+        Returns
+        -------
+        numpy.ndarray or cupy.ndarray
+            ``x`` reshaped to (N, *input_shape) (a view where the memory allows);
+            a CuPy array stays one, anything else becomes a NumPy array.
+
+        Raises
+        ------
+        ShapeError
+            If the examples do not have the model's number of inputs; the message
+            gives the shape expected.
+        """
         if backend.module_of(x) is np:
             x = np.asarray(x)
         if x.ndim < 1 or int(np.prod(x.shape[1:])) != self.input_size or (x.ndim == 1 and self.input_size != 1):
@@ -290,8 +310,12 @@ class Sequential(backend.ComputesOnDevice):
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Every array that defines the model (parameters and running statistics), by name.
 
-        The model's own arrays, on its device: copy them to keep them, and take
-        them to the host with :func:`scratchnn.nn.backend.to_numpy` to save them.
+        Returns
+        -------
+        dict of str to numpy.ndarray or cupy.ndarray
+            Keyed ``layer<i>.<name>`` (``layer0.W``, ``layer2.running_mean``, ...).
+            The model's own arrays, on its device: copy them to keep them, and take
+            them to the host with :func:`scratchnn.nn.backend.to_numpy` to save them.
         """
         arrays = {}
         for i, layer in enumerate(self.layers):
@@ -300,7 +324,19 @@ class Sequential(backend.ComputesOnDevice):
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Copy arrays produced by :meth:`state_arrays` into this model, in place."""
+        """Copy arrays produced by :meth:`state_arrays` into this model, in place.
+
+        Parameters
+        ----------
+        arrays : dict of str to numpy.ndarray or cupy.ndarray
+            Exactly the keys of :meth:`state_arrays`, each with its shape; from
+            either device (they are copied to the model's).
+
+        Raises
+        ------
+        ValueError
+            If a key is missing or unexpected, or an array's shape differs.
+        """
         expected = self.state_arrays()
         missing = sorted(set(expected) - set(arrays))
         unexpected = sorted(set(arrays) - set(expected))

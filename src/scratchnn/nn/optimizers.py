@@ -30,7 +30,21 @@ FLUSH_EVERY = 100
 
 
 class Optimizer(backend.ComputesOnDevice):
-    """Base class. ``lr`` may be changed between steps (learning-rate schedules)."""
+    """Base class. ``lr`` may be changed between steps (learning-rate schedules).
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate, > 0.
+    weight_decay : float
+        Weight decay (>= 0) on the first ``n_decayed`` parameters (the weights);
+        0 for none.
+
+    Raises
+    ------
+    ConfigError
+        If ``lr`` or ``weight_decay`` is out of its range.
+    """
 
     # The array module of the parameters (cupy on a GPU); the trainer sets it.
     xp: Any = np
@@ -47,9 +61,10 @@ class Optimizer(backend.ComputesOnDevice):
 
         Parameters
         ----------
-        params : numpy.ndarray
-            The model's flat parameter vector (``Sequential.params``).
-        grads : numpy.ndarray
+        params : numpy.ndarray or cupy.ndarray
+            The model's flat parameter vector (``Sequential.params``), on the
+            device of the optimiser's ``xp``.
+        grads : numpy.ndarray or cupy.ndarray
             The matching gradients (``Sequential.grads``). Used as scratch space
             (coupled L2 adds ``wd * p`` to it): it is the model's gradient buffer,
             refilled by the next backward pass.
@@ -96,7 +111,15 @@ class Optimizer(backend.ComputesOnDevice):
     state_slots: tuple[str, ...] = ()
 
     def state_dict(self):
-        """Everything needed to resume: step count, lr and the state vectors (NumPy copies, on the host)."""
+        """Everything needed to resume: step count, lr and the state vectors.
+
+        Returns
+        -------
+        dict
+            ``t`` (steps taken), ``lr`` and each state vector that exists so far
+            (e.g. ``velocity``, ``m_sum``, ``v_sum``; none before the first step), as
+            NumPy copies on the host whatever the device.
+        """
         state = {"t": self.t, "lr": self.lr}
         for name in self.state_slots:
             slot = getattr(self, name, None)
@@ -105,7 +128,14 @@ class Optimizer(backend.ComputesOnDevice):
         return state
 
     def load_state_dict(self, state):
-        """Restore a state returned by :meth:`state_dict` (resuming a run)."""
+        """Restore a state returned by :meth:`state_dict` (resuming a run).
+
+        Parameters
+        ----------
+        state : dict
+            As :meth:`state_dict` returns it, from either device; the state vectors
+            are copied to the optimiser's device, and one it lacks starts again at 0.
+        """
         self.t = int(state["t"])
         self.lr = float(state["lr"])
         for name in self.state_slots:
@@ -119,6 +149,24 @@ class SGD(Optimizer):
     Momentum:  ``v <- mu * v + g``;  ``p <- p - lr * v``
     Nesterov:  ``v <- mu * v + g``;  ``p <- p - lr * (g + mu * v)``
     with ``g = dL/dp + weight_decay * p`` for weights (L2).
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate, > 0.
+    momentum : float
+        ``mu``, in [0, 1); 0 for plain SGD.
+    nesterov : bool
+        Nesterov momentum (needs ``momentum`` > 0).
+    weight_decay : float
+        L2 coefficient (>= 0) for the weights.
+
+    Raises
+    ------
+    ConfigError
+        If ``lr``, ``momentum`` or ``weight_decay`` is out of its range.
+    ValueError
+        If ``nesterov`` is set with ``momentum`` 0.
     """
 
     state_slots = ("velocity",)
@@ -154,6 +202,26 @@ class RMSProp(Optimizer):
     """RMSProp (Hinton): divide the step by a running RMS of recent gradients.
 
     ``s <- rho * s + (1 - rho) * g^2``;  ``p <- p - lr * g / (sqrt(s) + eps)``
+
+    with ``g = dL/dp + weight_decay * p`` for weights (L2).
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate, > 0.
+    rho : float
+        The decay of the running mean of squared gradients, in [0, 1).
+    eps : float
+        Keeps the division finite, >= 0.
+    weight_decay : float
+        L2 coefficient (>= 0) for the weights.
+
+    Raises
+    ------
+    ConfigError
+        If ``lr`` or ``weight_decay`` is out of its range.
+    ValueError
+        If ``rho`` is not in [0, 1) or ``eps`` is negative.
     """
 
     state_slots = ("square_avg",)
@@ -196,6 +264,24 @@ class Adam(Optimizer):
     ``m_sum = m / (1 - b1)`` and ``v_sum = v / (1 - b2)``: then each is updated in
     two passes (``m_sum <- b1 * m_sum + g``) and every constant folds into two
     scalars applied once. :attr:`m` and :attr:`v` give the textbook values.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate, > 0.
+    beta1, beta2 : float
+        ``b1`` and ``b2``, the decays of the two running means, each in [0, 1).
+    eps : float
+        Keeps the division finite.
+    weight_decay : float
+        Coupled L2 coefficient (>= 0) for the weights.
+
+    Raises
+    ------
+    ConfigError
+        If ``lr`` or ``weight_decay`` is out of its range.
+    ValueError
+        If ``beta1`` or ``beta2`` is not in [0, 1).
     """
 
     state_slots = ("m_sum", "v_sum")
@@ -253,6 +339,25 @@ class AdamW(Adam):
 
     The decay shrinks the weights directly, ``W <- W - lr * wd * W``, instead of
     entering the gradient, so Adam's per-parameter scaling does not weaken it.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate, > 0.
+    beta1, beta2 : float
+        As for :class:`Adam`, each in [0, 1).
+    eps : float
+        As for :class:`Adam`.
+    weight_decay : float
+        The decoupled decay (>= 0) of the weights per unit of ``lr``; 0.01 by
+        default (PyTorch's too).
+
+    Raises
+    ------
+    ConfigError
+        If ``lr`` or ``weight_decay`` is out of its range.
+    ValueError
+        If ``beta1`` or ``beta2`` is not in [0, 1).
     """
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2):
@@ -268,7 +373,35 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSProp}
 
 
 def make_optimizer(name, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-    """Build an optimiser by name (``sgd``, ``adam``, ``adamw``, ``rmsprop``)."""
+    """Build an optimiser by name (``sgd``, ``adam``, ``adamw``, ``rmsprop``).
+
+    The other settings of Adam, AdamW and RMSProp keep their defaults.
+
+    Parameters
+    ----------
+    name : {"sgd", "adam", "adamw", "rmsprop"}
+        The optimiser.
+    lr : float
+        The learning rate, > 0.
+    momentum : float
+        SGD's momentum, in [0, 1); only for ``sgd``.
+    nesterov : bool
+        Nesterov momentum; only for ``sgd`` with ``momentum`` > 0.
+    weight_decay : float
+        Weight decay (>= 0): coupled L2, or decoupled for ``adamw``.
+
+    Returns
+    -------
+    Optimizer
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown, or ``momentum`` or ``nesterov`` is given for
+        another optimiser than ``sgd``.
+    ConfigError
+        If a setting is out of its range.
+    """
     if name == "sgd":
         return SGD(lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     if name not in OPTIMIZERS:
