@@ -150,33 +150,6 @@ def style_problems(obj):
     return problems
 
 
-# Temporary exceptions to the numpy-style rule: callables defined in files the lead
-# engineer is rewriting for the GPU path (nn/layers.py, conv.py, model.py,
-# optimizers.py; training/config.py, evaluation.py, trainer.py; data/datasets.py),
-# which were left alone while that work was open (notes/15-docstrings.md). Each
-# is named where it is defined (module.qualname, without ``scratchnn.``). Convert
-# one, then delete its entry: the test also fails while an entry is no longer needed.
-# The layers' ``plan`` overrides have no docstring of their own, so the reference
-# shows Layer.plan's (``input_shape, **config``) under the layer's own signature.
-NOT_YET_NUMPY_STYLE = frozenset(
-    [
-        "data.datasets.Dataset",
-        "data.datasets.Split",
-        "data.datasets.Split.features",
-        "data.datasets.describe_search",
-        "data.datasets.find_dataset_dir",
-        "data.datasets.load_dataset",
-        "training.config.TrainConfig",
-        "training.config.TrainConfig.model_specs",
-        "training.evaluation.Evaluation.class_metrics",
-        "training.evaluation.Evaluation.class_table",
-        "training.evaluation.Evaluation.confident_mistakes",
-        "training.evaluation.Evaluation.from_logits",
-        "training.trainer.Trainer",
-    ]
-)
-
-
 def defined_as(obj):
     """Where a callable is defined, ``module.qualname`` without ``scratchnn.`` (one name wherever it is exported)."""
     function = obj.fget if isinstance(obj, property) else getattr(obj, "__func__", obj)
@@ -204,13 +177,7 @@ def style_problems_by_definition():
 
 
 def test_every_public_callable_has_a_numpy_style_docstring():
-    problems = style_problems_by_definition()
-    assert {name: found for name, found in problems.items() if name not in NOT_YET_NUMPY_STYLE} == {}
-
-
-def test_the_exceptions_list_only_what_still_needs_converting():
-    converted = NOT_YET_NUMPY_STYLE - set(style_problems_by_definition())
-    assert not converted, f"numpy style now; delete from NOT_YET_NUMPY_STYLE: {sorted(converted)}"
+    assert style_problems_by_definition() == {}
 
 
 if __name__ == "__main__":
@@ -223,4 +190,4 @@ if __name__ == "__main__":
     problems = style_problems_by_definition()
     print(f"{len(problems)} callables (by where they are defined) not in numpy style:")
     for name, found in sorted(problems.items()):
-        print(f"  {name}: {'; '.join(found)}{'  (temporary exception)' if name in NOT_YET_NUMPY_STYLE else ''}")
+        print(f"  {name}: {'; '.join(found)}")

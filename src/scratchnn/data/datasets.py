@@ -115,6 +115,20 @@ class Split:
     Images stay uint8 (N, 28, 28), a quarter of the memory of float32;
     :meth:`features` makes the float matrix a model consumes when needed.
     (``eq=False``: comparing arrays element-wise has no single truth value.)
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        The examples, row for row: uint8 pixels (N, 28, 28) for the datasets here;
+        the training loop also takes floats of any example shape, used as they are
+        (the scikit-learn estimator's features).
+    labels : numpy.ndarray
+        Class indices (N,).
+
+    Raises
+    ------
+    ValueError
+        If ``images`` and ``labels`` differ in length.
     """
 
     images: np.ndarray
@@ -133,13 +147,43 @@ class Split:
         """Return the images as an (N, 784) matrix of pixels scaled to [0, 1] in ``dtype``.
 
         Each call allocates a new matrix, so callers may modify it freely.
+
+        Parameters
+        ----------
+        dtype : numpy dtype
+            A floating-point type.
+
+        Returns
+        -------
+        numpy.ndarray
+            (N, pixels per image): uint8 pixels divided by 255.
+
+        Raises
+        ------
+        TypeError
+            If ``dtype`` is not a floating-point type.
         """
         return scale_pixels(self.images, dtype=dtype)
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A dataset's official train and test splits, with the names of its classes."""
+    """A dataset's official train and test splits, with the names of its classes.
+
+    Attributes
+    ----------
+    name : str
+        ``"mnist"`` or ``"fashion-mnist"`` (another text for data from elsewhere,
+        as in the scikit-learn estimator).
+    train : Split
+        The training split.
+    test : Split or None
+        The test split; None for data without a test set.
+    class_names : tuple of str
+        One name per class, by class index (``"0"`` to ``"9"`` for MNIST).
+    source : pathlib.Path or None
+        The folder the files were loaded from; None for data not read from disk.
+    """
 
     name: str
     train: Split
@@ -152,6 +196,20 @@ def find_dataset_dir(name: str, data_dir: str | os.PathLike | None = None) -> Pa
     """Return the first folder holding a complete copy of dataset ``name``, or None.
 
     Follows the search order in the module docstring, download excepted.
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+        The dataset.
+    data_dir : str or os.PathLike, optional
+        A folder to look in (the dataset folder itself or a folder holding
+        ``<name>/``); when given, no other place is searched.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The folder holding all four IDX files (raw or .gz); None if no place
+        searched has a complete copy (never None when ``data_dir`` is given).
 
     Raises
     ------
@@ -190,6 +248,12 @@ def load_dataset(
         under 0.1 s for MNIST; turn off only for deliberately altered files.
     progress : bool
         Show download progress bars.
+
+    Returns
+    -------
+    Dataset
+        The train and test splits (uint8 images (N, 28, 28), uint8 labels 0-9),
+        the class names and the folder they came from.
 
     Raises
     ------
@@ -251,8 +315,16 @@ def _implicit_places(name: str):
 def describe_search(name: str) -> str:
     """List every place searched for ``name`` (download excepted) and what was found there.
 
-    One ``  - place (why it is searched): state`` line per place, for error
-    messages and for the tests' skip reasons.
+    Parameters
+    ----------
+    name : str
+        The dataset, e.g. ``"mnist"``.
+
+    Returns
+    -------
+    str
+        One ``  - place (why it is searched): state`` line per place, for error
+        messages and for the tests' skip reasons.
     """
     lines = []
     for folder, why_here in _implicit_places(name):

@@ -23,14 +23,31 @@ from ..nn import backend
 class BatchSampler:
     """Mini-batches of ``(x, y)`` in a fresh random order each epoch.
 
-    ``indices`` selects the rows that belong to this split (e.g. the training
-    part after a validation split was carved off). ``batch_size`` None means
-    the whole split as one batch (vanilla batch gradient descent); then the
-    float copy is made once and reused, since every epoch needs the same one.
     The last batch of an epoch holds the remainder and may be smaller; a
-    remainder of fewer than ``min_batch`` rows is skipped for that epoch (batch
-    normalisation needs ``min_batch=2``: one row has no variance). The order is
-    reshuffled every epoch, so a different row is left out each time.
+    remainder of fewer than ``min_batch`` rows is skipped for that epoch. The
+    order is reshuffled every epoch, so a different row is left out each time.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or cupy.ndarray
+        All examples (N, ...): uint8 pixels, scaled by 1/255 per batch, or floats
+        used as they are. Copied once to ``xp``'s device if they are not there.
+    labels : numpy.ndarray or cupy.ndarray
+        Class indices (N,).
+    indices : array_like of int
+        The rows that belong to this split (e.g. the training part after a
+        validation split was carved off).
+    batch_size : int, optional
+        Rows per batch; None or 0 means the whole split as one batch (vanilla
+        batch gradient descent), whose float copy is then made once and reused,
+        since every epoch needs the same one.
+    dtype : numpy dtype
+        The floating-point type of the batches.
+    min_batch : int
+        The fewest rows a batch may hold (batch normalisation needs 2: one row has
+        no variance).
+    xp : module
+        Where the batches are made: numpy, or cupy on a GPU.
     """
 
     def __init__(self, images, labels, indices, batch_size=None, dtype=np.float32, min_batch=1, xp: Any = np):
@@ -55,7 +72,19 @@ class BatchSampler:
         return self.batch_size >= len(self.indices)
 
     def epoch(self, rng):
-        """Yield the batches of one epoch; ``rng`` shuffles (ignored for full batch)."""
+        """Yield the batches of one epoch.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Shuffles the rows (not used for a full batch).
+
+        Yields
+        ------
+        tuple
+            ``(x, y)``: x a float batch (rows, features) of ``xp`` (a buffer reused
+            by later batches of the same size), y its class indices.
+        """
         xp = self.xp
         if self.full_batch:
             if self._full is None:

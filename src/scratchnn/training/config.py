@@ -46,6 +46,86 @@ class TrainConfig:
     epoch). ``validation_size`` images are held out of the training set (seeded)
     to watch for over-fitting and drive early stopping; the test set is only
     reported, never used to choose anything.
+
+    Each setting is also a ``scratchnn train`` flag (``min_lr`` is ``--min-lr``).
+    A setting that acts only when another switches it on (the augmentation
+    settings, ``step_size``, ``gamma``, ``min_lr``, ``monitor``) must keep its
+    default otherwise.
+
+    Parameters
+    ----------
+    dataset : {"mnist", "fashion-mnist"}
+        The dataset to train on.
+    layers : tuple of int
+        The MLP's sizes, input first and classes last, when ``architecture`` is None.
+    architecture : list of dict or str, optional
+        The network as layer specs or in the ``--arch`` text form (a text is parsed
+        into specs); None for the ``layers`` MLP.
+    epochs : int
+        Passes over the training split, >= 1.
+    batch_size : int
+        Examples per optimiser step, >= 0; 0 for the whole split (full batch).
+    optimizer : {"sgd", "adam", "adamw", "rmsprop"}
+        The optimiser (:func:`scratchnn.nn.optimizers.make_optimizer`).
+    lr : float
+        The (base) learning rate, > 0.
+    momentum : float
+        SGD's momentum, in [0, 1); sgd only.
+    nesterov : bool
+        Nesterov momentum; sgd with ``momentum`` > 0 only.
+    weight_decay : float, optional
+        Weight decay (>= 0) on the weights, never the biases: coupled L2, decoupled
+        for adamw. None (the default) becomes 0.01 for adamw and 0 otherwise.
+    dropout : float
+        Dropout after each hidden ReLU of the ``layers`` MLP, in [0, 1); 0 for none.
+    batch_norm : bool
+        BatchNorm between each hidden Dense and its ReLU in the ``layers`` MLP.
+    schedule : {"constant", "step", "cosine"}
+        The learning-rate schedule (:class:`~scratchnn.training.LRSchedule`).
+    warmup_epochs : float
+        Epochs of linear learning-rate warm-up, >= 0.
+    step_size : float
+        Epochs between two step decays, > 0; ``schedule="step"`` only.
+    gamma : float
+        The step decay's factor, > 0; ``schedule="step"`` only.
+    min_lr : float
+        Where cosine annealing ends, >= 0 and at most ``lr``; ``schedule="cosine"`` only.
+    augment : bool
+        Randomly distort every training batch (:class:`scratchnn.data.augment.Augmentation`).
+    max_shift : float
+        Augmentation: the largest shift in pixels, >= 0.
+    max_rotation : float
+        Augmentation: the largest rotation in degrees, >= 0.
+    max_scale : float
+        Augmentation: the largest zoom fraction, in [0, 1).
+    elastic_alpha : float
+        Augmentation: the elastic distortion's strength in pixels, >= 0; 0 for none.
+    elastic_sigma : float
+        Augmentation: the smoothness of the elastic distortion in pixels, > 0.
+    hflip : bool
+        Augmentation: mirror images left-right (for clothes, not digits).
+    validation_size : int
+        Training images held out (seeded) as the validation split, >= 0.
+    early_stopping : int
+        Patience: stop after this many epochs without improvement of ``monitor``
+        and keep the best epoch's weights; 0 for off. Needs ``validation_size`` > 0.
+    monitor : {"val_loss", "val_accuracy"}
+        What early stopping watches.
+    test_every_epoch : bool
+        Evaluate the test split after every epoch; if False, after the last one only.
+    seed : int
+        Seeds the weights, dropout, the validation split, the shuffling and the
+        augmentation, >= 0: the same seed gives the same run.
+    dtype : {"float32", "float64"}
+        The floating-point type of the model and its arithmetic.
+    device : {"cpu", "gpu"}
+        Where to train: NumPy on the CPU, or CuPy on an NVIDIA GPU.
+
+    Raises
+    ------
+    ConfigError
+        If a setting is out of its range or settings contradict each other; the
+        message says which and why.
     """
 
     dataset: str = "mnist"
@@ -145,7 +225,14 @@ class TrainConfig:
         LRSchedule(self.lr, self.schedule, self.epochs, self.step_size, self.gamma, self.min_lr, self.warmup_epochs)
 
     def model_specs(self) -> list[dict[str, Any]]:
-        """The layer specs of the network: ``architecture``, or the MLP ``layers`` describe."""
+        """The layer specs of the network: ``architecture``, or the MLP ``layers`` describe.
+
+        Returns
+        -------
+        list of dict
+            New dicts, one per layer, such as ``{"type": "Dense", "units": 128}``
+            (see :mod:`scratchnn.nn.architecture`).
+        """
         if self.architecture is not None:
             return [dict(spec) for spec in self.architecture]
         return mlp_specs(self.layers, self.dropout, self.batch_norm)

@@ -121,7 +121,22 @@ class Evaluation:
 
     @classmethod
     def from_logits(cls, labels: np.ndarray, logits: np.ndarray, class_names: Sequence[str]) -> "Evaluation":
-        """Build one from true labels and the model's logits."""
+        """Build one from true labels and the model's logits.
+
+        Parameters
+        ----------
+        labels : array_like of int
+            True class indices (N,).
+        logits : array_like
+            The model's scores (N, classes), on the host (e.g. from
+            :meth:`Sequential.predict_logits`); the loss is computed in float64.
+        class_names : sequence of str
+            One name per class.
+
+        Returns
+        -------
+        Evaluation
+        """
         labels = np.asarray(labels).astype(np.intp)
         loss_fn = SoftmaxCrossEntropy()
         loss = loss_fn.forward(np.asarray(logits, np.float64), labels)
@@ -143,11 +158,25 @@ class Evaluation:
         return confusion_matrix(self.labels, self.predictions, len(self.class_names))
 
     def class_metrics(self) -> dict[str, np.ndarray]:
-        """Precision, recall, F1 and support per class; see :func:`class_metrics`."""
+        """Precision, recall, F1 and support per class; see :func:`class_metrics`.
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            ``precision``, ``recall``, ``f1`` (float64) and ``support`` (int64), each
+            of shape (classes,).
+        """
         return class_metrics(self.confusion)
 
     def class_table(self) -> list[dict[str, Any]]:
-        """One dict per class: ``class``, ``name``, ``precision``, ``recall``, ``f1``, ``support``."""
+        """The per-class metrics as rows, one per class (for reports and JSON).
+
+        Returns
+        -------
+        list of dict
+            ``class`` (index), ``name``, ``precision``, ``recall``, ``f1`` and
+            ``support`` (examples of the class), as plain Python numbers.
+        """
         metrics = self.class_metrics()
         return [
             {"class": i, "name": name, **{key: metrics[key][i].item() for key in metrics}}
@@ -155,7 +184,19 @@ class Evaluation:
         ]
 
     def confident_mistakes(self, count: int = 16) -> np.ndarray:
-        """Indices of the misclassified examples the model was surest of, surest first."""
+        """Indices of the misclassified examples the model was surest of, surest first.
+
+        Parameters
+        ----------
+        count : int
+            The most indices to return.
+
+        Returns
+        -------
+        numpy.ndarray
+            Indices into ``labels`` (fewer than ``count`` when there are fewer
+            mistakes), ordered by the probability of the wrong prediction, highest first.
+        """
         predictions = self.predictions
         wrong = np.flatnonzero(predictions != self.labels)
         confidence = self.probabilities[wrong, predictions[wrong]]

@@ -109,13 +109,33 @@ def check_model_fits(config, example_shape, n_classes, dataset_name):
 
 
 class Trainer:
-    """Trains a model described by a :class:`TrainConfig` on a loaded dataset
-    (whose ``test`` split may be None: data without a test set, e.g. in the
-    scikit-learn estimator).
+    """Trains a model described by a :class:`TrainConfig` on a loaded dataset.
 
-    With ``run_dir``, writes a checkpoint and the metrics after every epoch, so
-    :meth:`resume` can continue the run. ``log`` receives one line per epoch;
-    ``progress`` shows a tqdm bar over the batches of each epoch.
+    The model is built from the configuration's seed on the host and moved to its
+    ``device``; nothing is trained until :meth:`fit`.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's settings.
+    dataset : Dataset
+        The loaded data. Its ``test`` split may be None (data without a test set,
+        e.g. in the scikit-learn estimator).
+    run_dir : str or os.PathLike, optional
+        A run folder: a checkpoint and the metrics are written there after every
+        epoch, so :meth:`resume` can continue the run. None writes nothing.
+    log : callable, optional
+        Receives one line of text per epoch (default: ``print``); None for silence.
+    progress : bool
+        Show a tqdm bar over the batches of each epoch.
+
+    Raises
+    ------
+    ConfigError
+        If the network does not fit the dataset's images or classes (or its memory),
+        or ``validation_size`` leaves no training data.
+    DeviceError
+        If ``config.device`` is ``"gpu"`` and CuPy or a CUDA GPU is missing.
     """
 
     def __init__(
