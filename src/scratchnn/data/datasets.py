@@ -199,8 +199,8 @@ def find_dataset_dir(name: str, data_dir: str | os.PathLike | None = None) -> Pa
 
     Parameters
     ----------
-    name : {"mnist", "fashion-mnist"}
-        The dataset.
+    name : str
+        The dataset: ``"mnist"`` or ``"fashion-mnist"``.
     data_dir : str or os.PathLike, optional
         A folder to look in (the dataset folder itself or a folder holding
         ``<name>/``); when given, no other place is searched.

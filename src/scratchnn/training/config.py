@@ -54,8 +54,8 @@ class TrainConfig:
 
     Parameters
     ----------
-    dataset : {"mnist", "fashion-mnist"}
-        The dataset to train on.
+    dataset : str
+        The dataset to train on: ``"mnist"`` or ``"fashion-mnist"``.
     layers : tuple of int
         The MLP's sizes, input first and classes last, when ``architecture`` is None.
     architecture : list of dict or str, optional
