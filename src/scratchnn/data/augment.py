@@ -284,14 +284,15 @@ def warp_bilinear(images, coords_y, coords_x, out=None, *, xp=None):
         raise ValueError(f"warp_bilinear expects images of shape (B, H, W), got {images.shape}")
     batch_size, height, width = images.shape
     coords_y, coords_x = xp.asarray(coords_y), xp.asarray(coords_x)
-    try:
-        coords_y = xp.broadcast_to(coords_y, images.shape)
-        coords_x = xp.broadcast_to(coords_x, images.shape)
-    except ValueError:
-        raise ValueError(
-            f"coordinates of shape {coords_y.shape} and {coords_x.shape} "
-            f"do not broadcast to the image batch shape {images.shape}"
-        ) from None
+    if coords_y.shape != images.shape or coords_x.shape != images.shape:  # e.g. one (H, W) grid for all
+        try:
+            coords_y = xp.broadcast_to(coords_y, images.shape)
+            coords_x = xp.broadcast_to(coords_x, images.shape)
+        except ValueError:
+            raise ValueError(
+                f"coordinates of shape {coords_y.shape} and {coords_x.shape} "
+                f"do not broadcast to the image batch shape {images.shape}"
+            ) from None
 
     shape = images.shape
 
