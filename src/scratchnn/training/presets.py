@@ -37,7 +37,8 @@ PRESETS = {
     # distorted digits. Chosen on seed 0's validation accuracy (README): the
     # benchmark's reference network with dropout (15 epochs) 99.26%; two blocks with
     # padding and batch norm (20 epochs) 99.50%; this, 99.54% (Fashion-MNIST: 92.98%
-    # and 93.56%).
+    # and 93.56%; the same blocks twice as wide, 94.32%: CNN_WIDE below). The test set
+    # is measured once, at the end: it steers nothing, and each pass costs ~8 s on 2 cores.
     "cnn": dict(
         architecture="conv32k3p1 bn relu maxpool2 conv64k3p1 bn relu maxpool2 conv128k3p1 bn relu maxpool2 "
         "flatten dense256 relu dropout0.4 dense10",
@@ -49,8 +50,17 @@ PRESETS = {
         warmup_epochs=1,
         augment=True,
         validation_size=5000,
+        test_every_epoch=False,
     ),
 }
+
+# The cnn preset's blocks with twice the filters: for clothes, whose textures and
+# shapes the narrower net under-fits (validation 94.32% against 93.56%, README).
+# About four times the arithmetic: a job for --device gpu.
+CNN_WIDE = (
+    "conv64k3p1 bn relu maxpool2 conv128k3p1 bn relu maxpool2 conv256k3p1 bn relu maxpool2 "
+    "flatten dense256 relu dropout0.4 dense10"
+)
 
 # Changes to a preset for one dataset (measured; see README). Clothes: shift by
 # up to a pixel and mirror, never rotate, zoom or bend.
@@ -58,7 +68,7 @@ CLOTHES = dict(max_shift=1.0, max_rotation=0.0, max_scale=0.0, elastic_alpha=0.0
 DATASET_CHANGES = {
     ("mlp", "fashion-mnist"): CLOTHES,
     ("mlp-large", "fashion-mnist"): CLOTHES,
-    ("cnn", "fashion-mnist"): CLOTHES,
+    ("cnn", "fashion-mnist"): dict(CLOTHES, architecture=CNN_WIDE),
 }
 
 
