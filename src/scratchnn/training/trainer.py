@@ -269,12 +269,12 @@ class Trainer:
         Augmentation computes in float32; a float64 run gets a float64 copy.
         """
         xp = self.model.xp
-        if self._aug_out is None or self._aug_out.shape != x.shape:
+        if not _same_place(self._aug_out, x):
             self._aug_out = xp.empty(x.shape, np.float32)
         warped = self.augmentation.apply(x, self.data_rng, out=self._aug_out)
         if x.dtype == warped.dtype:
             return warped
-        if self._aug_cast is None or self._aug_cast.shape != x.shape:
+        if not _same_place(self._aug_cast, x):
             self._aug_cast = xp.empty(x.shape, x.dtype)
         xp.copyto(self._aug_cast, warped)
         return self._aug_cast
@@ -464,6 +464,11 @@ class Trainer:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: checkpoint does not fit ({exc})") from None
         return trainer
+
+
+def _same_place(buffer, x):
+    """True if ``buffer`` can hold a copy of ``x``: the same shape, on the same device."""
+    return buffer is not None and buffer.shape == x.shape and backend.module_of(buffer) is backend.module_of(x)
 
 
 def format_epoch(row, total_epochs):
