@@ -182,48 +182,91 @@ class Conv2D(Layer):
         n, _, h, w = x.shape
         k, s, p = self.kernel, self.stride, self.padding
         out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        # Contiguous channels-last (free for maps from these layers; a small copy for the
-        # network's input): numpy copies the windows below far faster from it.
         xp = self.xp
+        # Channels-last (free for maps from these layers; a small copy for the network's
+        # input): a window is then a run of whole pixel rows, which numpy copies fast.
         x_nhwc = xp.ascontiguousarray(channels_last(x))
         if p:
             # Zero borders, written once when the buffer is made; only the middle changes.
             padded = self._buffer("_padded", (n, h + 2 * p, w + 2 * p, self.in_channels), x.dtype, fill=0)
-            padded[:, p : p + h, p : p + w] = x_nhwc
-            x_nhwc = padded
         rows, depth = n * out_h * out_w, k * k * self.in_channels
-        cols = self._buffer("_cols", (n, out_h, out_w, k, k, self.in_channels), x.dtype)
-        xp.copyto(cols, window_view(x_nhwc, k, s, out_h, out_w, xp))
-        self.cols = cols.reshape(rows, depth)
+        # The bias as one more row of weights, against a 1 appended to every window:
+        # y = [cols 1] [W; b], so the product adds the bias, and backward's
+        # [cols 1]^T dY gives dL/db (the sum of dY's rows) as its last row.
+        weights = self._buffer("_weights", (depth + 1, self.filters), self.W.dtype)
+        weights[:depth] = self.W.reshape(depth, self.filters)
+        weights[depth] = self.b
         y = self._buffer("_y", (rows, self.filters), self.W.dtype)
-        xp.matmul(self.cols, self.W.reshape(depth, self.filters), out=y)
-        y += self.b
+        if self.in_channels == 1:
+            # One input channel: the values at one kernel offset of every window are a
+            # shifted copy of the image, so lay cols out one offset per *row* (cols^T,
+            # K x M) and copy whole image rows: ~6x faster than gathering 9 values a window.
+            cols_t = self._buffer("_cols_t", (depth + 1, rows), x.dtype, fill=1)  # last row: the 1s
+            at_offset = cols_t[:depth].reshape(k, k, n, out_h, out_w)
+            self.cols = cols_t.T
+        else:
+            cols = self._buffer("_cols", (n, out_h, out_w, depth + 1), x.dtype, fill=1)  # last column: the 1s
+            windows = cols[..., :depth].reshape(n, out_h, out_w, k, k, self.in_channels)  # a view
+            self.cols = cols.reshape(rows, depth + 1)
+
+        def forward_slice(start, stop, _):
+            images = x_nhwc[start:stop]
+            if p:
+                padded[start:stop, p : p + h, p : p + w] = images
+                images = padded[start:stop]
+            if self.in_channels == 1:
+                for a in range(k):
+                    for b in range(k):
+                        view = images[:, a : a + s * out_h : s, b : b + s * out_w : s, 0]
+                        xp.copyto(at_offset[a, b, start:stop], view)
+            else:
+                xp.copyto(windows[start:stop], window_view(images, k, s, out_h, out_w, xp))
+            first, last = start * out_h * out_w, stop * out_h * out_w
+            xp.matmul(self.cols[first:last], weights, out=y[first:last])
+
+        self._split(n, rows * (depth + 1 + self.filters), forward_slice)
         self.x_shape = x.shape
         return y.reshape(n, out_h, out_w, self.filters).transpose(0, 3, 1, 2)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         n, _, out_h, out_w = dout.shape
+        _, _, h, w = self.x_shape
+        k, s, p = self.kernel, self.stride, self.padding
         # dY as a (rows, C_out) matrix: free when dout is an NCHW view of NHWC memory.
         xp = self.xp
         dy = xp.ascontiguousarray(channels_last(dout)).reshape(-1, self.filters)
-        depth = self.cols.shape[1]
-        xp.matmul(self.cols.T, dy, out=self.dW.reshape(depth, self.filters))
-        ones = self._buffer("_ones", (dy.shape[0],), dy.dtype, fill=1)
-        xp.matmul(ones, dy, out=self.db)
+        depth = self.cols.shape[1] - 1
+        # Each slice of the batch adds up its own [cols 1]^T dY; their sum is dL/d[W; b].
+        work = dy.shape[0] * (depth + 1 + self.filters)
+        dweights = self._buffer("_dweights", (len(self._slices(n, work)), depth + 1, self.filters), self.W.dtype)
+        if self.needs_input_grad:
+            # dL/dcols = dY W^T, one kernel offset (a, b) at a time: dY W[a, b]^T is a
+            # contiguous (rows, C_in) block, the gradient of the input pixels under that
+            # offset of every window. col2im adds each block back onto the pixels it was
+            # copied from (windows overlap, so add).
+            per_offset = self.W.reshape(k * k, self.in_channels, self.filters).transpose(0, 2, 1)
+            dx = self._buffer("_dx", (n, h + 2 * p, w + 2 * p, self.in_channels), self.W.dtype)
+
+        def backward_slice(start, stop, i):
+            first, last = start * out_h * out_w, stop * out_h * out_w
+            xp.matmul(self.cols[first:last].T, dy[first:last], out=dweights[i])
+            if not self.needs_input_grad:
+                return
+            block = self._buffer(f"_dcols{i}", (k * k, last - first, self.in_channels), self.W.dtype)
+            xp.matmul(dy[first:last], per_offset, out=block)
+            block = block.reshape(k, k, stop - start, out_h, out_w, self.in_channels)
+            dx_slice = dx[start:stop]
+            dx_slice[...] = 0
+            for a in range(k):
+                for b in range(k):
+                    dx_slice[:, a : a + s * out_h : s, b : b + s * out_w : s] += block[a, b]
+
+        self._split(n, work, backward_slice)
+        total = dweights.sum(axis=0) if len(dweights) > 1 else dweights[0]
+        self.dW[...] = total[:depth].reshape(self.dW.shape)
+        self.db[...] = total[depth]
         if not self.needs_input_grad:
             return None
-        dcols = self._buffer("_dcols", self.cols.shape, self.W.dtype)
-        xp.matmul(dy, self.W.reshape(depth, self.filters).T, out=dcols)
-        dcols = dcols.reshape(n, out_h, out_w, self.kernel, self.kernel, self.in_channels)
-        # col2im: each window's gradient goes back where the window came from;
-        # windows overlap, so add, one kernel offset (a, b) at a time.
-        _, _, h, w = self.x_shape
-        k, s, p = self.kernel, self.stride, self.padding
-        dx = self._buffer("_dx", (n, h + 2 * p, w + 2 * p, self.in_channels), self.W.dtype)
-        dx[...] = 0
-        for a in range(k):
-            for b in range(k):
-                dx[:, a : a + s * out_h : s, b : b + s * out_w : s] += dcols[:, :, :, a, b]
         return dx[:, p : p + h, p : p + w].transpose(0, 3, 1, 2)
 
     def __repr__(self):
@@ -360,16 +403,22 @@ class MaxPool2D(_Pool2D):
         n, c, h, w, out_h, out_w = self._shapes(x)
         x = channels_last(x)[:, : 2 * out_h, : 2 * out_w]
         xp = self.xp
-        left, right = x[:, :, 0::2], x[:, :, 1::2]
-        self.right_wins = self._buffer("_right_wins", left.shape, bool)
-        xp.greater(right, left, out=self.right_wins)
-        pairs = self._buffer("_pairs", left.shape, x.dtype)  # max of each horizontal pair
-        xp.maximum(left, right, out=pairs)
-        top, bottom = pairs[:, 0::2], pairs[:, 1::2]
-        self.bottom_wins = self._buffer("_bottom_wins", top.shape, bool)
-        xp.greater(bottom, top, out=self.bottom_wins)
-        y = self._buffer("_y", top.shape, x.dtype)
-        xp.maximum(top, bottom, out=y)
+        pairs_shape = (n, 2 * out_h, out_w, c)  # one value per horizontal pair
+        self.right_wins = self._buffer("_right_wins", pairs_shape, bool)
+        pairs = self._buffer("_pairs", pairs_shape, x.dtype)  # the max of each pair
+        self.bottom_wins = self._buffer("_bottom_wins", (n, out_h, out_w, c), bool)
+        y = self._buffer("_y", (n, out_h, out_w, c), x.dtype)
+
+        def pool_slice(start, stop, _):
+            maps, half = x[start:stop], pairs[start:stop]
+            left, right = maps[:, :, 0::2], maps[:, :, 1::2]
+            xp.greater(right, left, out=self.right_wins[start:stop])
+            xp.maximum(left, right, out=half)
+            top, bottom = half[:, 0::2], half[:, 1::2]
+            xp.greater(bottom, top, out=self.bottom_wins[start:stop])
+            xp.maximum(top, bottom, out=y[start:stop])
+
+        self._split(n, x.size, pool_slice)
         self.x_shape = (n, c, h, w)
         return y.transpose(0, 3, 1, 2)
 
@@ -378,14 +427,19 @@ class MaxPool2D(_Pool2D):
         dy = channels_last(dout)
         xp = self.xp
         dpairs = self._buffer("_dpairs", self.right_wins.shape, dout.dtype)
-        # Down the columns: the bottom one takes dy where it won, the top one the rest (dy - that).
-        xp.multiply(dy, self.bottom_wins, out=dpairs[:, 1::2])
-        xp.subtract(dy, dpairs[:, 1::2], out=dpairs[:, 0::2])
         # Zeros once: a last odd row or column is in no window and stays 0.
         dx = self._buffer("_dx", (n, h, w, c), dout.dtype, fill=0)
-        inner = dx[:, : dpairs.shape[1], : 2 * dpairs.shape[2]]
-        xp.multiply(dpairs, self.right_wins, out=inner[:, :, 1::2])
-        xp.subtract(dpairs, inner[:, :, 1::2], out=inner[:, :, 0::2])
+
+        def unpool_slice(start, stop, _):
+            d, dp = dy[start:stop], dpairs[start:stop]
+            # Down the columns: the bottom one takes dy where it won, the top one the rest (dy - that).
+            xp.multiply(d, self.bottom_wins[start:stop], out=dp[:, 1::2])
+            xp.subtract(d, dp[:, 1::2], out=dp[:, 0::2])
+            inner = dx[start:stop, : dp.shape[1], : 2 * dp.shape[2]]
+            xp.multiply(dp, self.right_wins[start:stop], out=inner[:, :, 1::2])
+            xp.subtract(dp, inner[:, :, 1::2], out=inner[:, :, 0::2])
+
+        self._split(n, dx.size, unpool_slice)
         return dx.transpose(0, 3, 1, 2)
 
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..parameters import check as check_setting
-from . import backend
+from . import backend, parallel
 from .init import he_normal
 
 # Layer classes by type name, filled in as each class is defined.
@@ -236,6 +236,19 @@ class Layer(backend.ComputesOnDevice):
         """True if ``array`` lives where this layer computes (after a move, old buffers do not)."""
         return (backend.module_of(array) is not np) == backend.is_gpu(self.xp)
 
+    def _split(self, n, work, do):
+        """Run ``do(start, stop, i)`` over slices of a batch of ``n`` examples whose
+        work handles about ``work`` array elements: one thread per core on the CPU
+        (see :mod:`scratchnn.nn.parallel`), the whole batch at once on a GPU."""
+        if backend.is_gpu(self.xp):
+            do(0, n, 0)
+        else:
+            parallel.split_batch(n, work, do)
+
+    def _slices(self, n, work):
+        """The ``(start, stop)`` slices that :meth:`_split` cuts the batch into."""
+        return [(0, n)] if backend.is_gpu(self.xp) else parallel.slices(n, work)
+
     def _buffer_like(self, name, x, dtype):
         """A reusable array shaped and laid out in memory like ``x`` (so that
         element-wise work on both walks memory in the same order)."""
@@ -344,22 +357,46 @@ class Dense(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = x
         y = self._buffer("_y", (x.shape[0], self.n_out), self.W.dtype)
-        self.xp.matmul(x, self.W, out=y)
-        y += self.b
+        xp = self.xp
+
+        def dense_slice(start, stop, _):
+            xp.matmul(x[start:stop], self.W, out=y[start:stop])
+            y[start:stop] += self.b
+
+        self._split(len(x), self._work(len(x)), dense_slice)
         return y
 
+    def _work(self, n):
+        # A product's multiply-adds, counted as ~1/32 of an element-wise operation each.
+        return n * self.n_in * self.n_out // 32
+
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        # Written straight into the gradient arrays, which the model may have made
-        # views into one flat vector so that the optimiser updates all at once.
         xp = self.xp
-        xp.matmul(self.x.T, dout, out=self.dW)
+        n = len(dout)
+        slices = self._slices(n, self._work(n))
+        if len(slices) == 1:
+            # Written straight into the gradient arrays, which the model may have made
+            # views into one flat vector so that the optimiser updates all at once.
+            dW, db = self.dW[None], self.db[None]
+        else:  # each slice's share, added up below
+            dW = self._buffer("_dW_slices", (len(slices),) + self.dW.shape, self.W.dtype)
+            db = self._buffer("_db_slices", (len(slices),) + self.db.shape, self.W.dtype)
         # db = sum of dout's rows, as the product ones^T dout: BLAS does it ~3x faster.
-        ones = self._buffer("_ones", (dout.shape[0],), dout.dtype, fill=1)
-        xp.matmul(ones, dout, out=self.db)
-        if not self.needs_input_grad:
-            return None
-        dx = self._buffer("_dx", self.x.shape, self.W.dtype)
-        return xp.matmul(dout, self.W.T, out=dx)
+        ones = self._buffer("_ones", (n,), dout.dtype, fill=1)
+        if self.needs_input_grad:
+            dx = self._buffer("_dx", self.x.shape, self.W.dtype)
+
+        def dense_slice(start, stop, i):
+            xp.matmul(self.x[start:stop].T, dout[start:stop], out=dW[i])
+            xp.matmul(ones[start:stop], dout[start:stop], out=db[i])
+            if self.needs_input_grad:
+                xp.matmul(dout[start:stop], self.W.T, out=dx[start:stop])
+
+        self._split(n, self._work(n), dense_slice)
+        if len(slices) > 1:
+            dW.sum(axis=0, out=self.dW)
+            db.sum(axis=0, out=self.db)
+        return dx if self.needs_input_grad else None
 
     def __repr__(self):
         return f"Dense({self.n_in}, {self.n_out})"
@@ -386,14 +423,26 @@ class ReLU(Layer):
         if backend.is_gpu(self.xp) and backend.fused_kernels():
             from .gpu_kernels import relu_kernel
 
-            relu_kernel()(x, x, mask)  # the two lines below in one launch
+            relu_kernel()(x, x, mask)  # relu_slice's two lines in one launch
             return x
-        self.xp.greater(x, 0, out=mask)
-        x *= mask
+        xp = self.xp
+
+        def relu_slice(start, stop, _):
+            part, part_mask = x[start:stop], mask[start:stop]
+            xp.greater(part, 0, out=part_mask)
+            xp.multiply(part, part_mask, out=part)
+
+        self._split(len(x), x.size, relu_slice)
         return x
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        dout *= self._mask
+        xp, mask = self.xp, self._mask
+
+        def relu_slice(start, stop, _):
+            part = dout[start:stop]
+            xp.multiply(part, mask[start:stop], out=part)
+
+        self._split(len(dout), dout.size, relu_slice)
         return dout
 
     def any_active(self):
