@@ -126,3 +126,38 @@ def test_predict_logits_keeps_the_model_dtype_and_matches_one_big_batch():
 
 def test_repr_lists_the_layers_in_order():
     assert repr(build_mlp([3, 4, 2])) == "Sequential(Dense(3, 4), ReLU(), Dense(4, 2))"
+
+
+def test_a_relu_before_a_max_pool_runs_after_it_with_exactly_the_same_results():
+    from scratchnn.nn import Conv2D, Flatten, MaxPool2D, ReLU
+    from scratchnn.nn.architecture import build_model, parse_architecture
+
+    text = "conv4k3 relu maxpool2 relu maxpool2 flatten dense5 relu dense3"
+    model = build_model(parse_architecture(text), (1, 11, 11), seed=0, dtype=np.float64)
+    assert [type(layer) for layer in model.execution_order] == [
+        Conv2D,
+        MaxPool2D,
+        MaxPool2D,
+        ReLU,
+        ReLU,
+        Flatten,
+        Dense,
+        ReLU,
+        Dense,
+    ]
+    x = np.random.default_rng(0).standard_normal((6, 1, 11, 11)) - 0.5
+    dlogits = np.random.default_rng(1).standard_normal((6, 3))
+    # The layers in the order written, by hand: ReLU on the full maps, then the pool.
+    h = x.copy()
+    for layer in model.layers:
+        h = layer.forward(h, training=True)
+    written = h.copy()
+    g = dlogits.copy()
+    for layer in reversed(model.layers):
+        g = layer.backward(g)
+    written_grads = model.grads.copy()
+    pooled = model.layers[0].forward(x.copy())  # some windows hold no positive value (ReLU ties at 0)
+    assert (MaxPool2D(2).forward(pooled) <= 0).any()
+    np.testing.assert_array_equal(model.forward(x, training=True), written)
+    model.backward(dlogits)
+    np.testing.assert_array_equal(model.grads, written_grads)

@@ -49,7 +49,7 @@ def input_gradient(model, x, class_index):
         logits = model.forward(batch, training=False)
         grad = np.zeros_like(logits)
         grad[:, class_index] = 1.0
-        for layer in reversed(model.layers):
+        for layer in reversed(model.execution_order):  # the order forward ran them in
             grad = layer.backward(grad)
         return np.array(grad).reshape(np.shape(x))
     finally:

@@ -14,6 +14,11 @@ whole model with a handful of vectorised operations per step instead of a few
 per parameter. Parameters that take weight decay come first, so "the decayed
 ones" is simply the slice ``params[:n_decayed]``.
 
+Forward runs each ReLU that a max pool follows *after* that pool instead
+(``execution_order``): a ReLU and a max pool commute, ``max(relu(x)) =
+relu(max(x))``, and the gradient reaches the same input either way, so the
+results are identical, and the ReLU touches a quarter of the values.
+
 A model is built on the CPU; :meth:`Sequential.to` moves it to the GPU (its
 arrays become CuPy arrays and every layer computes with ``xp = cupy``) or back.
 """
@@ -25,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from . import backend
-from .layers import Dense, Layer, shape_text
+from . import backend, parallel
+from .conv import MaxPool2D
+from .layers import Dense, Layer, ReLU, shape_text
 
 # Examples per forward pass when predicting or evaluating. Small enough that a
 # convolution's im2col matrix stays small (at 1,000 images the cnn preset's first
@@ -161,6 +167,17 @@ class Sequential(backend.ComputesOnDevice):
         return self
 
     @property
+    def execution_order(self) -> list[Layer]:
+        """The layers in the order :meth:`forward` runs them (and :meth:`backward`, reversed).
+
+        ``layers`` with each ReLU that a MaxPool2D directly follows moved after it:
+        the two commute, so the results are the same, and the ReLU has fewer values
+        to work on. (Worked out on each call, a few microseconds, so models pickled
+        before it existed still run.)
+        """
+        return _pool_before_relu(self.layers)
+
+    @property
     def dtype(self) -> np.dtype:
         """The floating-point type of every parameter and of the arithmetic."""
         return self.params.dtype
@@ -203,13 +220,14 @@ class Sequential(backend.ComputesOnDevice):
             x = self.xp.asarray(x)  # a host batch for a model on the GPU
         if x.shape[1:] != self.input_shape:
             x = x.reshape((x.shape[0],) + self.input_shape)
-        if not self.layers[0].copies_input:
+        if not self.execution_order[0].copies_input:
             # Layers may work in place on their input; the caller's batch is not theirs to change.
             own = self._input_buffer = _reuse(getattr(self, "_input_buffer", None), x.shape, x.dtype, self.xp)
             self.xp.copyto(own, x)
             x = own
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        with parallel.one_blas_thread():  # the layers share the work out themselves
+            for layer in self.execution_order:
+                x = layer.forward(x, training)
         return x
 
     def backward(self, dlogits: np.ndarray) -> None:
@@ -227,9 +245,11 @@ class Sequential(backend.ComputesOnDevice):
         stops at the first layer with parameters, whose input gradient nobody needs.
         """
         grad = dlogits
-        for layer in reversed(self.layers[self._first_trainable :]):
-            # Only the last layer here (the first trainable one) may return None: no dL/dx needed.
-            grad = layer.backward(grad)  # type: ignore[assignment]
+        # (The swaps in execution_order never move a layer with parameters.)
+        with parallel.one_blas_thread():
+            for layer in reversed(self.execution_order[self._first_trainable :]):
+                # Only the last layer here (the first trainable one) may return None: no dL/dx needed.
+                grad = layer.backward(grad)  # type: ignore[assignment]
 
     def predict_logits(self, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """Logits for any number of examples, computed in batches (evaluation mode).
@@ -350,6 +370,27 @@ class Sequential(backend.ComputesOnDevice):
 
     def __repr__(self):
         return "Sequential(" + ", ".join(map(repr, self.layers)) + ")"
+
+
+def _pool_before_relu(layers):
+    """``layers`` in the order forward runs them: each ReLU directly followed by
+    max pools moved after them.
+
+    Exact, not an approximation: the largest value of a window is positive only if
+    it was positive before, so ``max(relu(x)) = relu(max(x))``; and backward sends
+    the gradient to the same input (a window whose values are all <= 0 passes
+    none in either order). ReLU then works on the pooled maps, a quarter of the
+    values with 2x2 pools, in both passes.
+    """
+    order = list(layers)
+    moved = True
+    while moved:  # until every such ReLU is past all the pools that follow it
+        moved = False
+        for i in range(len(order) - 1):
+            if type(order[i]) is ReLU and type(order[i + 1]) is MaxPool2D:
+                order[i], order[i + 1] = order[i + 1], order[i]
+                moved = True
+    return order
 
 
 def _reuse(buf, shape, dtype, xp):
