@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from . import backend, parallel
+from . import backend
 from .conv import MaxPool2D
 from .layers import Dense, Layer, ReLU, shape_text
 
@@ -225,9 +225,8 @@ class Sequential(backend.ComputesOnDevice):
             own = self._input_buffer = _reuse(getattr(self, "_input_buffer", None), x.shape, x.dtype, self.xp)
             self.xp.copyto(own, x)
             x = own
-        with parallel.one_blas_thread():  # the layers share the work out themselves
-            for layer in self.execution_order:
-                x = layer.forward(x, training)
+        for layer in self.execution_order:
+            x = layer.forward(x, training)
         return x
 
     def backward(self, dlogits: np.ndarray) -> None:
@@ -246,10 +245,9 @@ class Sequential(backend.ComputesOnDevice):
         """
         grad = dlogits
         # (The swaps in execution_order never move a layer with parameters.)
-        with parallel.one_blas_thread():
-            for layer in reversed(self.execution_order[self._first_trainable :]):
-                # Only the last layer here (the first trainable one) may return None: no dL/dx needed.
-                grad = layer.backward(grad)  # type: ignore[assignment]
+        for layer in reversed(self.execution_order[self._first_trainable :]):
+            # Only the last layer here (the first trainable one) may return None: no dL/dx needed.
+            grad = layer.backward(grad)  # type: ignore[assignment]
 
     def predict_logits(self, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """Logits for any number of examples, computed in batches (evaluation mode).

@@ -9,8 +9,7 @@ anything run beside them.
 So the layers with heavy work cut the batch into one slice per core and run
 each slice's work, matrix products included, in a thread of its own
 (:func:`split_batch`), while BLAS is held to one thread per call
-(:func:`one_blas_thread`; the model holds it for its whole forward and backward
-pass). Each example's numbers depend only on its own slice, so the results are
+(:func:`one_blas_thread`). Each example's numbers depend only on its own slice, so the results are
 those of one thread, except where a layer sums over the batch: a weight
 gradient is then the sum of the slices' gradients, added in another order.
 NumPy releases the GIL inside its loops and BLAS calls, so the threads do run
@@ -29,9 +28,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-# The least work (array elements handled) worth a thread of its own: waking one
-# costs ~20-50 us, the time numpy takes for ~50,000 elements.
-MIN_SLICE_WORK = 1 << 16
+# The least work (array elements handled) worth a thread of its own: handing a
+# slice to a thread and waiting for it costs ~70 us here, the time numpy takes
+# for ~100,000 elements.
+MIN_SLICE_WORK = 1 << 17
 
 _lock = threading.Lock()
 _override: int | None = None  # set_threads(), which wins over SCRATCHNN_THREADS
@@ -39,7 +39,7 @@ _threads: int | None = None  # None: not decided yet
 _pool: ThreadPoolExecutor | None = None
 _blas = None  # threadpoolctl's controller of the BLAS libraries
 _held = 0  # how many one_blas_thread() blocks are open
-_limiter = None  # threadpoolctl's limiter while _held > 0
+_saved: list = []  # (BLAS library, its thread count) while _held > 0
 
 
 def _usable_cores():
@@ -130,13 +130,16 @@ def one_blas_thread() -> Iterator[None]:
     None
         Inside the block, every BLAS call runs in its caller's thread alone.
     """
-    global _held, _limiter
+    global _held, _saved
     if threads() == 1:
         yield
         return
     with _lock:
         if _held == 0:
-            _limiter = _blas.limit(limits=1)  # type: ignore[union-attr]
+            # The libraries' own calls (threadpoolctl's limit() takes ~15 us, these ~3).
+            _saved = [(lib, lib.get_num_threads()) for lib in _blas.lib_controllers]  # type: ignore[union-attr]
+            for lib, _ in _saved:
+                lib.set_num_threads(1)
         _held += 1
     try:
         yield
@@ -144,8 +147,9 @@ def one_blas_thread() -> Iterator[None]:
         with _lock:
             _held -= 1
             if _held == 0:
-                _limiter.restore_original_limits()  # type: ignore[union-attr]
-                _limiter = None
+                for lib, count in _saved:
+                    lib.set_num_threads(count)
+                _saved = []
 
 
 def slices(n: int, work: int) -> list[tuple[int, int]]:
@@ -164,7 +168,9 @@ def slices(n: int, work: int) -> list[tuple[int, int]]:
         One slice per thread, fewer when each would get less than
         ``MIN_SLICE_WORK``; as equal as whole examples allow.
     """
-    count = max(1, min(threads(), n, work // MIN_SLICE_WORK))
+    count = min(_threads or threads(), n, work // MIN_SLICE_WORK)
+    if count <= 1:
+        return [(0, n)]
     cuts = [n * i // count for i in range(count + 1)]
     return list(zip(cuts[:-1], cuts[1:]))
 
@@ -186,6 +192,9 @@ def split_batch(n: int, work: int, do: Callable[[int, int, int], None]) -> None:
     do : callable
         ``do(start, stop, i)``: the work for examples ``start:stop``.
     """
+    if work < 2 * MIN_SLICE_WORK or (_threads or threads()) == 1:  # the common small case, quickly
+        do(0, n, 0)
+        return
     parts = slices(n, work)
     if len(parts) == 1:
         do(0, n, 0)
