@@ -14,6 +14,10 @@ matrix ``cols`` (M, K), and then ``y = cols W + b`` with W (K, C_out), one
 large BLAS product per layer for the whole batch. The copying is done by one
 strided view of the input (``as_strided``): no Python loop over examples,
 channels or pixels; where a loop remains it runs over the KH*KW kernel offsets.
+
+On the CPU each layer does its work in slices of the batch, one thread per core
+(:mod:`scratchnn.nn.parallel`): feature maps are large, and most of their
+handling is element-wise work that NumPy does on one core.
 """
 
 from typing import Any
