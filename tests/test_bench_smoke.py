@@ -84,3 +84,19 @@ def test_cnn_flop_count_and_the_pytorch_twin_of_an_architecture():
     ours = build_model(parse_architecture(bench.REFERENCE_CNN), (1, 28, 28))
     assert sum(p.numel() for p in twin.parameters()) == ours.params.size
     assert twin(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_the_layer_profile_times_every_layer_in_the_order_the_model_runs_them(shared_data):
+    command = [sys.executable, str(ROOT / "benchmarks" / "profile_layers.py"), "conv4k3 relu maxpool2 flatten dense10"]
+    done = subprocess.run(
+        [*command, "--steps", "7", "--batch-size", "16"],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"SCRATCHNN_DATA": str(shared_data)},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"batch 16, {lines[0].split(', ')[1]}, median of 2 steps, ms:"
+    names = [line.split()[1] for line in lines[1:-1]]
+    assert names == ["Conv2D(1,", "MaxPool2D(2,", "ReLU()", "Flatten()", "Dense(676,"]  # ReLU after the pool
+    assert lines[-1].startswith("total ") and lines[-1].endswith(" ms a step (layers only)")
