@@ -9,7 +9,7 @@ import pytest
 from test_conv import CONV_CASES, direct_convolution
 from test_layers import check_layer
 
-from scratchnn.nn import Conv2D, Dense, MaxPool2D, ReLU, parallel
+from scratchnn.nn import BatchNorm, Conv2D, Dense, MaxPool2D, ReLU, parallel
 from scratchnn.nn.architecture import build_model, parse_architecture
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -77,7 +77,20 @@ def test_split_pool_relu_and_dense_gradients(three_threads):
     check_layer(Dense(6, 4, rng, np.float64), rng.standard_normal((5, 6)))
 
 
+def test_split_batch_norm_gradients_and_statistics(three_threads):
+    rng = np.random.default_rng(4)
+    maps = rng.standard_normal((5, 3, 4, 4)) * np.array([1.0, 4.0, 0.5])[:, None, None] + 2
+    check_layer(BatchNorm(3, dtype=np.float64), maps)
+    check_layer(BatchNorm(6, dtype=np.float64), rng.standard_normal((5, 6)))
+    layer = BatchNorm(3, momentum=0.0, dtype=np.float64)
+    y = layer.forward(maps.copy(), training=True)  # statistics added up over three slices
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), maps.var(axis=(0, 2, 3)) / (maps.var(axis=(0, 2, 3)) + 1e-5))
+    np.testing.assert_allclose(layer.running_var, maps.var(axis=(0, 2, 3), ddof=1))
+
+
 CNN = "conv4k3p1 relu maxpool2 conv6k3s2 relu maxpool2 flatten dense10 relu dense3"
+CNN_WITH_BATCH_NORM = "conv4k3p1 bn relu maxpool2 conv6k3s2 bn relu maxpool2 flatten dense10 bn relu dense3"
 
 
 def _step(model, x):
@@ -95,6 +108,18 @@ def test_a_split_step_equals_the_one_thread_step(three_threads):
     logits1, grads1 = _step(whole, x)
     np.testing.assert_array_equal(logits, logits1)  # each example's numbers are its own slice's
     np.testing.assert_allclose(grads, grads1, rtol=1e-12, atol=1e-14)  # sums over slices: another order
+
+
+def test_a_split_step_with_batch_norm_matches_the_one_thread_step(three_threads):
+    # Batch statistics are sums over the slices, added in another order: equal to rounding.
+    x = np.random.default_rng(3).standard_normal((7, 1, 12, 12))
+    split = build_model(parse_architecture(CNN_WITH_BATCH_NORM), (1, 12, 12), seed=0, dtype=np.float64)
+    logits, grads = _step(split, x)
+    parallel.set_threads(1)
+    whole = build_model(parse_architecture(CNN_WITH_BATCH_NORM), (1, 12, 12), seed=0, dtype=np.float64)
+    logits1, grads1 = _step(whole, x)
+    np.testing.assert_allclose(logits, logits1, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(grads, grads1, rtol=1e-10, atol=1e-13)
 
 
 def test_an_error_in_any_slice_reaches_the_caller_after_all_slices_end(three_threads):

@@ -732,10 +732,7 @@ class BatchNorm(Layer):
             if n < 2:
                 raise ValueError(f"batch normalisation needs at least 2 rows to train on, got {x.shape[0]}")
             xp = self.xp
-            mean = rows.mean(axis=0)
-            centred = rows - mean
-            sum_sq = xp.einsum("ij,ij->j", centred, centred)
-            del centred
+            mean, sum_sq = self._mean_and_sum_of_squares(rows, x.shape[0])
             if backend.is_gpu(xp) and backend.fused_kernels():
                 return as_input(self._forward_gpu(rows, mean, sum_sq, n))
             var = sum_sq / n
@@ -751,9 +748,46 @@ class BatchNorm(Layer):
         self.inv_std = (1.0 / self.xp.sqrt(var + self.eps)).astype(dtype, copy=False)
         # y = gamma * (x - mu) / std + beta, as one scale and one shift per feature
         scale = self.gamma * self.inv_std
-        y = rows * scale
-        y += self.beta - self.mean * scale
+        shift = self.beta - self.mean * scale
+        y = self._buffer("_y", rows.shape, dtype)
+        xp = self.xp
+
+        def normalise_slice(first, last, _):
+            xp.multiply(rows[first:last], scale, out=y[first:last])
+            y[first:last] += shift
+
+        self._split_rows(x.shape[0], rows, normalise_slice)
         return as_input(y)
+
+    def _split_rows(self, n, rows, do):
+        """Run ``do(first, last, i)`` over the rows of each slice ``i`` of a batch of
+        ``n`` examples (an example's rows are consecutive: its H*W pixels)."""
+        per_example = rows.shape[0] // n
+        self._split(n, rows.size, lambda start, stop, i: do(start * per_example, stop * per_example, i))
+
+    def _mean_and_sum_of_squares(self, rows, n):
+        """Per feature: the mean of ``rows`` and the sum of squared deviations from it.
+
+        Each slice of the batch sums its own rows; the slices' sums add up (one
+        thread per slice, see :mod:`scratchnn.nn.parallel`). Deviations from the
+        mean, not E[x^2] - mean^2, which loses digits in float32.
+        """
+        xp = self.xp
+        parts = len(self._slices(n, rows.size))
+        sums = self._buffer("_sums", (2, parts, rows.shape[1]), rows.dtype)
+
+        def sum_slice(first, last, i):
+            xp.sum(rows[first:last], axis=0, out=sums[0, i])
+
+        self._split_rows(n, rows, sum_slice)
+        mean = sums[0].sum(axis=0) / rows.shape[0]
+
+        def squares_slice(first, last, i):
+            centred = rows[first:last] - mean
+            sums[1, i] = xp.einsum("ij,ij->j", centred, centred)
+
+        self._split_rows(n, rows, squares_slice)
+        return mean, sums[1].sum(axis=0)
 
     def _forward_gpu(self, rows, mean, sum_sq, n):
         # The per-feature arithmetic of the training branch above (variance, running
@@ -773,22 +807,36 @@ class BatchNorm(Layer):
         rows, as_input = self._rows(dout)
         m = rows.shape[0]
         xp = self.xp
-        # dgamma = sum(dy * x_hat) = (sum(dy * x) - mu * sum(dy)) / std, without forming x_hat
-        xp.sum(rows, axis=0, out=self.dbeta)
-        sum_dy_x = xp.einsum("ij,ij->j", rows, self.x)
+        n = dout.shape[0]
+        # dgamma = sum(dy * x_hat) = (sum(dy * x) - mu * sum(dy)) / std, without forming x_hat;
+        # each slice of the batch sums its own rows.
+        sums = self._buffer("_dsums", (2, len(self._slices(n, rows.size)), rows.shape[1]), rows.dtype)
+
+        def sums_slice(first, last, i):
+            xp.sum(rows[first:last], axis=0, out=sums[0, i])
+            sums[1, i] = xp.einsum("ij,ij->j", rows[first:last], self.x[first:last])
+
+        self._split_rows(n, rows, sums_slice)
+        sums[0].sum(axis=0, out=self.dbeta)
+        sum_dy_x = sums[1].sum(axis=0)
         if self.training and backend.is_gpu(xp) and backend.fused_kernels():
             return as_input(self._backward_gpu(rows, sum_dy_x, m))
         self.dgamma[...] = (sum_dy_x - self.mean * self.dbeta) * self.inv_std
         scale = self.gamma * self.inv_std
-        if not self.training:
-            return as_input(rows * scale)
         # dx = gamma / (m std) * (m dy - dbeta - x_hat dgamma), expanded into
         # dx = a dy + b x + c per feature, so the big arrays are touched only three times
+        # (in evaluation mode the statistics are constants: dx = a dy).
         b = -scale * self.dgamma * self.inv_std / m
         c = -scale * self.dbeta / m - b * self.mean
-        dx = rows * scale
-        dx += self.x * b
-        dx += c
+        dx = self._buffer("_dx", rows.shape, rows.dtype)
+
+        def dx_slice(first, last, _):
+            xp.multiply(rows[first:last], scale, out=dx[first:last])
+            if self.training:
+                dx[first:last] += self.x[first:last] * b
+                dx[first:last] += c
+
+        self._split_rows(n, rows, dx_slice)
         return as_input(dx)
 
     def _backward_gpu(self, rows, sum_dy_x, m):
