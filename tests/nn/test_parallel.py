@@ -93,33 +93,24 @@ CNN = "conv4k3p1 relu maxpool2 conv6k3s2 relu maxpool2 flatten dense10 relu dens
 CNN_WITH_BATCH_NORM = "conv4k3p1 bn relu maxpool2 conv6k3s2 bn relu maxpool2 flatten dense10 bn relu dense3"
 
 
-def _step(model, x):
+def _step_with_threads(threads, text, x):
+    parallel.set_threads(threads)
+    model = build_model(parse_architecture(text), (1, 12, 12), seed=0, dtype=np.float64)
     logits = model.forward(x, training=True).copy()
     model.backward(np.sin(logits))  # any fixed dL/dlogits
     return logits, model.grads.copy()
 
 
-def test_a_split_step_equals_the_one_thread_step(three_threads):
+@pytest.mark.parametrize("text", [CNN, CNN_WITH_BATCH_NORM])
+def test_a_split_step_equals_the_one_thread_step(three_threads, text):
     x = np.random.default_rng(2).standard_normal((7, 1, 12, 12))
-    split = build_model(parse_architecture(CNN), (1, 12, 12), seed=0, dtype=np.float64)
-    logits, grads = _step(split, x)
-    parallel.set_threads(1)
-    whole = build_model(parse_architecture(CNN), (1, 12, 12), seed=0, dtype=np.float64)
-    logits1, grads1 = _step(whole, x)
-    np.testing.assert_array_equal(logits, logits1)  # each example's numbers are its own slice's
-    np.testing.assert_allclose(grads, grads1, rtol=1e-12, atol=1e-14)  # sums over slices: another order
-
-
-def test_a_split_step_with_batch_norm_matches_the_one_thread_step(three_threads):
-    # Batch statistics are sums over the slices, added in another order: equal to rounding.
-    x = np.random.default_rng(3).standard_normal((7, 1, 12, 12))
-    split = build_model(parse_architecture(CNN_WITH_BATCH_NORM), (1, 12, 12), seed=0, dtype=np.float64)
-    logits, grads = _step(split, x)
-    parallel.set_threads(1)
-    whole = build_model(parse_architecture(CNN_WITH_BATCH_NORM), (1, 12, 12), seed=0, dtype=np.float64)
-    logits1, grads1 = _step(whole, x)
-    np.testing.assert_allclose(logits, logits1, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(grads, grads1, rtol=1e-10, atol=1e-13)
+    logits, grads = _step_with_threads(3, text, x)
+    logits1, grads1 = _step_with_threads(1, text, x)
+    if text == CNN:  # each example's numbers come from its own slice alone
+        np.testing.assert_array_equal(logits, logits1)
+    else:  # batch statistics are sums over the slices, added in another order
+        np.testing.assert_allclose(logits, logits1, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(grads, grads1, rtol=1e-10, atol=1e-13)  # likewise the weight gradients
 
 
 def test_an_error_in_any_slice_reaches_the_caller_after_all_slices_end(three_threads):
