@@ -1,10 +1,12 @@
 """Layers: shapes, and finite-difference gradient checks in float64."""
 
+import re
+
 import numpy as np
 import pytest
 from gradcheck import numerical_gradient, relative_error
 
-from scratchnn.nn import BatchNorm, Dense, Dropout, ReLU
+from scratchnn.nn import BatchNorm, Conv2D, Dense, Dropout, ReLU
 
 TOL = 1e-6
 
@@ -182,3 +184,20 @@ def test_batchnorm_running_statistics_by_hand():
 def test_layer_reprs_name_the_layer_and_its_sizes():
     assert repr(ReLU()) == "ReLU()" and repr(Dropout(0.25)) == "Dropout(0.25)"
     assert repr(Dense(3, 2)) == "Dense(3, 2)" and repr(BatchNorm(4)) == "BatchNorm(4)"
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Dense(0, 5), "n_in must be a whole number >= 1, got 0"),
+        (lambda: Dense(784, 2.5), "n_out must be a whole number >= 1, got 2.5"),
+        (lambda: BatchNorm(-3), "n_features must be a whole number >= 1, got -3"),
+        (lambda: Conv2D(0, 8), "in_channels must be a whole number >= 1, got 0"),
+        (lambda: Conv2D(1, 8, kernel=0), "kernel must be a whole number >= 1, got 0"),
+        (lambda: Conv2D(1, 8, stride=True), "stride must be a whole number >= 1, got True"),
+        (lambda: Conv2D(1, 8, padding=-1), "padding must be a whole number >= 0, got -1"),
+    ],
+)
+def test_layers_built_directly_refuse_bad_sizes_in_one_clear_line(make, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()

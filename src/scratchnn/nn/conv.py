@@ -97,6 +97,11 @@ class Conv2D(Layer):
         The biases start at 0.
     dtype : numpy dtype
         The parameters' floating-point type.
+
+    Raises
+    ------
+    ValueError
+        If a size is not a whole number >= 1 (``padding``: >= 0).
     """
 
     param_names = ("W", "b")
@@ -108,8 +113,10 @@ class Conv2D(Layer):
     text_letters = {"k": "kernel", "s": "stride", "p": "padding"}
 
     def __init__(self, in_channels, filters, kernel=3, stride=1, padding=0, rng=None, dtype=np.float32):
+        in_channels, filters = positive_int("in_channels", in_channels), positive_int("filters", filters)
         rng = np.random.default_rng() if rng is None else rng
-        self.kernel, self.stride, self.padding = int(kernel), int(stride), int(padding)
+        self.kernel, self.stride = positive_int("kernel", kernel), positive_int("stride", stride)
+        self.padding = non_negative_int("padding", padding)
         fan_in = self.kernel * self.kernel * in_channels
         self.W = he_normal(fan_in, filters, rng, dtype).reshape(self.kernel, self.kernel, in_channels, filters)
         self.b = np.zeros(filters, dtype)

@@ -285,6 +285,11 @@ class Dense(Layer):
         The biases start at 0.
     dtype : numpy dtype
         The parameters' floating-point type.
+
+    Raises
+    ------
+    ValueError
+        If ``n_in`` or ``n_out`` is not a whole number >= 1.
     """
 
     param_names = ("W", "b")
@@ -295,6 +300,7 @@ class Dense(Layer):
     text_name, text_number = "dense", "units"
 
     def __init__(self, n_in, n_out, rng=None, dtype=np.float32):
+        n_in, n_out = positive_int("n_in", n_in), positive_int("n_out", n_out)
         rng = np.random.default_rng() if rng is None else rng
         self.W = he_normal(n_in, n_out, rng, dtype)
         self.b = np.zeros(n_out, dtype)
@@ -644,6 +650,11 @@ class BatchNorm(Layer):
     dtype : numpy dtype
         The floating-point type of ``gamma`` (starts at 1), ``beta`` (0) and the
         running statistics (mean 0, variance 1).
+
+    Raises
+    ------
+    ValueError
+        If ``n_features`` is not a whole number >= 1.
     """
 
     param_names = ("gamma", "beta")
@@ -654,6 +665,7 @@ class BatchNorm(Layer):
     text_name = "bn"
 
     def __init__(self, n_features, momentum=0.9, eps=1e-5, dtype=np.float32):
+        n_features = positive_int("n_features", n_features)
         self.gamma = np.ones(n_features, dtype)
         self.beta = np.zeros(n_features, dtype)
         self.dgamma = np.zeros_like(self.gamma)
