@@ -173,3 +173,31 @@ def test_the_default_follows_blas_so_one_blas_thread_means_one_core():
     if parallel._blas_controller() is None:
         pytest.skip("no BLAS that threadpoolctl can hold to one thread")
     assert three.stdout.decode().strip() == "3"  # SCRATCHNN_THREADS wins
+
+
+def test_every_heavy_layer_shares_its_forward_and_backward_out(three_threads, monkeypatch):
+    """Removing a layer's use of split_batch (working on the whole batch instead) fails here."""
+    calls = []
+    real = parallel.split_batch
+
+    def recording(n, work, do):
+        calls.append(len(parallel.slices(n, work)))
+        real(n, work, do)
+
+    monkeypatch.setattr(parallel, "split_batch", recording)
+    rng = np.random.default_rng(5)
+    maps = rng.standard_normal((6, 2, 6, 6))
+    for layer, x in [
+        (Conv2D(2, 3, 3, 1, 1, rng, np.float64), maps),
+        (Conv2D(1, 3, 3, 1, 0, rng, np.float64), maps[:, :1]),
+        (MaxPool2D(2), maps),
+        (ReLU(), maps.copy()),
+        (Dense(40, 30, rng, np.float64), rng.standard_normal((6, 40))),
+        (BatchNorm(2, dtype=np.float64), maps),
+    ]:
+        calls.clear()
+        out = layer.forward(x, training=True)
+        forward_calls = len(calls)
+        layer.backward(np.ones_like(out))
+        assert forward_calls >= 1 and len(calls) > forward_calls, repr(layer)
+        assert set(calls) == {3}, repr(layer)  # three slices each time
