@@ -42,10 +42,13 @@ def test_text_form_reads_every_setting_and_round_trips():
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("conv32k3 relu blob7 dense10", "cannot read 'blob7'"),
-        ("conv32q3 dense10", "cannot read 'conv32q3'"),
-        ("relu5", "cannot read 'relu5'"),
-        ("", "got nothing"),
+        ("conv32k3 relu blob7 dense10", r"^--arch: cannot read 'blob7'; write layers like conv32k3s1p1, .*\)$"),
+        ("conv32q3 dense10", r"^--arch: cannot read 'conv32q3'; .* \(known: .*conv, .*dense, .*\)$"),
+        ("relu5", r"^--arch: cannot read 'relu5'; "),
+        ("", r"^--arch: expected layers like 'conv32k3 relu pool2 flatten dense10', got nothing$"),
+        # A known word without its required number names the word as typed.
+        ("dense", r"^--arch 'dense': Dense needs units$"),
+        ("conv32k3 conv relu", r"^--arch 'conv': Conv2D needs filters$"),
     ],
 )
 def test_bad_text_is_one_clear_error(text, message):
@@ -327,3 +330,19 @@ def test_a_new_layer_whose_name_extends_a_known_one_is_read_by_its_whole_name():
         assert specs[0]["filters"] == 8 and specs[0]["kernel"] == 5
     finally:
         del LAYER_TYPES["Conv2DWide"]
+
+
+@pytest.mark.parametrize(
+    "text, shape",
+    [
+        ("conv4k3p1 bn relu maxpool2 conv6k3 bn relu avgpool2 flatten dense5 bn relu dropout0.2 dense3", (2, 12, 12)),
+        ("bn dense7 bn relu dense2", (5,)),
+    ],
+)
+def test_each_layers_planned_parameter_count_is_what_it_builds(text, shape):
+    # The plan sizes the flat parameter vector and the memory check before anything exists.
+    specs = parse_architecture(text)
+    model = build_model(specs, shape, seed=0)
+    built = [sum(p.size for p, _ in layer.parameters()) for layer in model.layers]
+    assert [plan.n_params for plan in plan_model(specs, shape)] == built
+    assert sum(built) == model.params.size

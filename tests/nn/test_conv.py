@@ -127,13 +127,16 @@ def test_conv_and_pool_match_pytorch():
     np.testing.assert_allclose(layer.dW, tw.grad.numpy().transpose(2, 3, 1, 0), atol=1e-12)
 
 
-def test_pools_and_flatten_describe_themselves_and_keep_float32_gradients():
+def test_pools_and_flatten_describe_themselves_and_float32_layers_stay_float32():
     assert repr(MaxPool2D(2)) == "MaxPool2D(2, stride=2)" and repr(AvgPool2D(3, 1)) == "AvgPool2D(3, stride=1)"
     assert repr(Flatten()) == "Flatten()"
-    pool = AvgPool2D(2)
     x = np.random.default_rng(0).random((2, 3, 4, 4), dtype=np.float32)
-    y = pool.forward(x, training=True)
-    assert pool.backward(np.ones_like(y)).dtype == np.float32
+    for pool in (AvgPool2D(2), MaxPool2D(2)):
+        y = pool.forward(x, training=True)
+        assert y.dtype == np.float32 and pool.backward(np.ones_like(y)).dtype == np.float32
+    conv = Conv2D(3, 2, kernel=3, padding=1, dtype=np.float32)
+    y = conv.forward(x, training=True)
+    assert y.dtype == np.float32 and conv.backward(np.ones_like(y)).dtype == np.float32
 
 
 def test_batch_norm_on_a_matrix_per_example_names_the_shape():

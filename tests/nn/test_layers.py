@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from gradcheck import numerical_gradient, relative_error
 
-from scratchnn.nn import BatchNorm, Conv2D, Dense, Dropout, ReLU
+from scratchnn.nn import AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, MaxPool2D, ReLU
 
 TOL = 1e-6
 
@@ -94,6 +94,7 @@ def test_dropout_gradients():
 def test_dropout_is_identity_at_evaluation():
     x = np.random.default_rng(6).standard_normal((10, 10))
     np.testing.assert_array_equal(Dropout(0.5).forward(x.copy(), training=False), x)
+    np.testing.assert_array_equal(Dropout(0.5).forward(x.copy()), x)  # evaluation unless told to train
 
 
 def test_dropout_drops_the_right_fraction_and_keeps_the_mean():
@@ -144,7 +145,7 @@ def test_batchnorm_normalises_in_training_and_uses_running_stats_in_evaluation()
 
 def test_batchnorm_refuses_to_train_on_one_row_but_evaluates_one():
     layer = BatchNorm(3)
-    with pytest.raises(ValueError, match="at least 2 rows"):
+    with pytest.raises(ValueError, match="^batch normalisation needs at least 2 rows to train on, got 1$"):
         layer.forward(np.ones((1, 3), np.float32), training=True)
     assert layer.forward(np.ones((1, 3), np.float32), training=False).shape == (1, 3)
 
@@ -196,6 +197,8 @@ def test_layer_reprs_name_the_layer_and_its_sizes():
         (lambda: Conv2D(1, 8, kernel=0), "kernel must be a whole number >= 1, got 0"),
         (lambda: Conv2D(1, 8, stride=True), "stride must be a whole number >= 1, got True"),
         (lambda: Conv2D(1, 8, padding=-1), "padding must be a whole number >= 0, got -1"),
+        (lambda: MaxPool2D(0), "size must be a whole number >= 1, got 0"),
+        (lambda: AvgPool2D(2, stride=1.5), "stride must be a whole number >= 1, got 1.5"),
     ],
 )
 def test_layers_built_directly_refuse_bad_sizes_in_one_clear_line(make, message):

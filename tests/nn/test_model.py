@@ -1,11 +1,14 @@
 """The Sequential model: shapes, flat parameters, whole-network gradients, He init, save/load."""
 
+import pickle
+
 import numpy as np
 import pytest
 from gradcheck import numerical_gradient, relative_error
 
 from scratchnn.errors import ModelFileError
 from scratchnn.nn import Dense, SoftmaxCrossEntropy, build_mlp, he_normal
+from scratchnn.nn.architecture import build_model, parse_architecture
 from scratchnn.nn.serialize import load_model, save_model
 
 
@@ -161,3 +164,22 @@ def test_a_relu_before_a_max_pool_runs_after_it_with_exactly_the_same_results():
     np.testing.assert_array_equal(model.forward(x, training=True), written)
     model.backward(dlogits)
     np.testing.assert_array_equal(model.grads, written_grads)
+
+
+def test_a_pickled_model_computes_the_same_on_the_same_device():
+    # Pickling (multiprocessing, joblib, scikit-learn's clone) stores the device by
+    # name, not the array module itself, and restores the module on loading.
+    model = build_model(parse_architecture("conv2k3 bn relu maxpool2 flatten dropout0.5 dense3"), (1, 6, 6), seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 1, 6, 6)).astype(np.float32)
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.xp is np and all(layer.xp is np for layer in copy.layers)
+    np.testing.assert_array_equal(copy.forward(x), model.forward(x))
+
+
+def test_a_model_without_parameters_runs_forward_and_backward():
+    # e.g. a fixed pooling front end: nothing to train, and backward has no layer to stop at.
+    model = build_model(parse_architecture("maxpool2 flatten"), (1, 4, 4))
+    x = np.arange(32, dtype=np.float32).reshape(2, 1, 4, 4)
+    np.testing.assert_array_equal(model.forward(x, training=True), [[5, 7, 13, 15], [21, 23, 29, 31]])
+    assert model.params.size == 0
+    model.backward(np.ones((2, 4), np.float32))

@@ -157,6 +157,14 @@ def test_bad_thread_settings_are_refused(monkeypatch):
         parallel.threads()
     monkeypatch.delenv("SCRATCHNN_THREADS")
     parallel.set_threads(None)
+    # Inside a block the BLAS hold is already taken for the old count.
+    parallel.set_threads(2)
+    try:
+        inside = pytest.raises(RuntimeError, match=r"^set_threads\(\) inside a one_blas_thread\(\) block$")
+        with parallel.one_blas_thread(), inside:
+            parallel.set_threads(3)
+    finally:
+        parallel.set_threads(None)
 
 
 def test_the_default_follows_blas_so_one_blas_thread_means_one_core():

@@ -31,6 +31,8 @@ def test_non_float_arrays_and_a_non_object_state_are_refused(tmp_path):
     np.savez(path, **{STATE_KEY: np.array("{}"), "model/layer0.W": np.zeros(3, np.int64)})
     with pytest.raises(ModelFileError, match="'model/layer0.W' has dtype int64"):
         load_checkpoint(path)
+    with pytest.raises(ModelFileError, match=rf"^{path.parent / 'missing.npz'}: no such checkpoint$"):
+        load_checkpoint(path.parent / "missing.npz")
     np.savez(path, **{STATE_KEY: np.array("[1, 2]")})
     with pytest.raises(ModelFileError, match="its state is not a JSON object"):
         load_checkpoint(path)

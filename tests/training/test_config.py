@@ -94,3 +94,9 @@ def test_a_bare_number_as_layers_is_a_config_error(layers):
     """Found by the property test above: a single int passed the element check and then crashed."""
     with pytest.raises(ConfigError):
         TrainConfig(layers=layers)
+
+
+def test_elastic_smoothness_must_be_positive():
+    # Checked as a setting of its own, whether the elastic distortion is on or off.
+    with pytest.raises(ConfigError, match=r"\(--elastic-sigma\) must be a finite number > 0, got 0.0$"):
+        TrainConfig(augment=True, elastic_alpha=1.0, elastic_sigma=0.0)

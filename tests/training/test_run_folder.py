@@ -1,6 +1,8 @@
 """Run folders: kept inside the output folder, locked for the whole run, replaced whole."""
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +108,40 @@ def test_a_folder_with_more_than_config_json_is_not_an_unfinished_run(tmp_path, 
     with pytest.raises(RunFolderError, match="already exists"):
         open_new_run(tmp_path, "run")
     assert (tmp_path / "run" / other).read_text() == "keep me"
+
+
+def test_a_lock_file_removed_while_being_locked_is_locked_again_by_its_new_name(tmp_path, monkeypatch):
+    # The previous holder unlinks its lock file on release. If that happens between our
+    # open() and flock(), our lock is on a deleted file that the next process cannot see:
+    # the lock must be taken again on the file at the lock's path.
+    lock_path = tmp_path / ".run.lock"
+    real_flock, removed = fcntl.flock, []
+
+    def previous_holder_releases_first(fd, operation):
+        if not removed:
+            removed.append(True)
+            os.unlink(lock_path)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", previous_holder_releases_first)
+    with open_new_run(tmp_path, "run"):
+        assert removed and lock_path.read_text() == f"process {os.getpid()}"
+        monkeypatch.setattr(fcntl, "flock", real_flock)
+        with pytest.raises(RunFolderError, match="in use"):
+            open_new_run(tmp_path, "run", overwrite=True)
+
+
+def test_a_crash_while_overwriting_leaves_the_old_run_aside_hidden_never_mixed_in(tmp_path, monkeypatch):
+    with open_new_run(tmp_path, "run") as run:
+        (run.path / "model.npz").write_bytes(b"old")
+
+    def crash(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", crash)
+    with pytest.raises(KeyboardInterrupt):
+        open_new_run(tmp_path, "run", overwrite=True)
+    aside = [p for p in tmp_path.iterdir() if p.name != "run"]
+    assert [p.name.startswith(".run.old-") for p in aside] == [True]
+    assert (aside[0] / "run" / "model.npz").read_bytes() == b"old"
+    assert not (tmp_path / "run").exists()

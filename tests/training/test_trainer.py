@@ -10,8 +10,9 @@ from scratchnn.errors import ConfigError, DivergenceError
 from scratchnn.nn import BatchNorm, Dropout
 from scratchnn.training import TrainConfig, Trainer
 from scratchnn.training.batches import BatchSampler
+from scratchnn.training.evaluation import evaluate
 from scratchnn.training.schedules import LRSchedule
-from scratchnn.training.trainer import split_train_validation
+from scratchnn.training.trainer import format_epoch, split_train_validation
 
 FAST = dict(layers=(784, 32, 10), epochs=3, batch_size=64, optimizer="adam", lr=3e-3)
 
@@ -275,8 +276,26 @@ def test_a_loss_far_above_the_start_counts_as_divergence(small_mnist):
     for layer in trainer.model.layers:
         if hasattr(layer, "W"):
             layer.W *= 1e3  # finite but absurd logits: a loss around 1e8
-    with pytest.raises(DivergenceError, match=r"epoch 1, batch 1/.*the loss is \d"):
+    # Without a run folder there is no checkpoint to name: the message ends with the advice.
+    with pytest.raises(
+        DivergenceError,
+        match=r"^training diverged at epoch 1, batch 1/\d+: the loss is \d\S* at learning rate \S+\. "
+        r"Try a smaller --lr \(or warm-up\)\.$",
+    ):
         trainer.fit()
+
+
+def test_an_epochs_loss_and_accuracy_are_means_over_every_training_image(small_mnist):
+    # A rate of 1e-12 leaves the weights as they start, so the epoch's running figures
+    # must equal one evaluation of those weights on the training images. 4,000 images
+    # in batches of 300: the last batch (100) must weigh a third of the others.
+    trainer = Trainer(
+        TrainConfig(**{**FAST, "optimizer": "sgd", "lr": 1e-12, "batch_size": 300, "epochs": 1}), small_mnist, log=None
+    )
+    start_loss, start_accuracy = evaluate(trainer.model, small_mnist.train.images, small_mnist.train.labels)
+    row = trainer.fit().history[0]
+    assert row["train_loss"] == pytest.approx(start_loss, rel=1e-5)
+    assert row["train_accuracy"] == pytest.approx(start_accuracy, abs=1e-9)
 
 
 def test_dead_relus_count_as_divergence(small_mnist):
@@ -442,3 +461,22 @@ def test_a_dataset_without_a_test_split_trains_and_reports_no_test_metrics(small
     _, result = fit(dataclasses.replace(small_mnist, test=None), epochs=2, validation_size=500)
     assert [sorted(k for k in row if k.startswith("test")) for row in result.history] == [[], []]
     assert result.history[-1]["val_accuracy"] > 0.8
+
+
+def test_the_epoch_line_shows_every_split_it_has():
+    row = dict(epoch=3, train_loss=0.12345, train_accuracy=0.9612, lr=0.001, train_seconds=4.5)
+    assert format_epoch(row, 12) == "epoch  3/12  loss 0.1235  acc 96.12%  lr 0.001  4.50s"
+    row |= dict(val_loss=0.2, val_accuracy=0.95, test_loss=0.25, test_accuracy=0.9444)
+    assert format_epoch(row, 12) == (
+        "epoch  3/12  loss 0.1235  acc 96.12%  val_loss 0.2000  val_acc 95.00%  "
+        "test_loss 0.2500  test_acc 94.44%  lr 0.001  4.50s"
+    )
+
+
+def test_the_progress_bar_counts_batches_and_clears_itself_for_the_epoch_line(small_mnist, capsys):
+    trainer = Trainer(TrainConfig(**{**FAST, "epochs": 1, "batch_size": 500}), small_mnist, log=None, progress=True)
+    trainer.fit()
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "batch/s" in err and "loss=" in err and "acc=" in err
+    # Erased at the end of the epoch (blanks, carriage return): the log's epoch line takes its place.
+    assert err.endswith("\r") and err.split("\r")[-2].strip() == ""

@@ -217,10 +217,6 @@ class TrainConfig:
         for name, (acts, switch) in ONLY_WITH.items():
             value = getattr(self, name)
             need(value == defaults[name] or acts(self), f"{flag(name)} {value} has no effect without {switch}")
-        need(
-            not self.augment or self.elastic_alpha == 0 or self.elastic_sigma > 0,
-            "--elastic-sigma must be > 0 when --elastic-alpha is set",
-        )
         # The schedule checks how its own settings fit together (e.g. --min-lr <= --lr).
         LRSchedule(self.lr, self.schedule, self.epochs, self.step_size, self.gamma, self.min_lr, self.warmup_epochs)
 
