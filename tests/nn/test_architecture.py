@@ -346,3 +346,10 @@ def test_each_layers_planned_parameter_count_is_what_it_builds(text, shape):
     built = [sum(p.size for p, _ in layer.parameters()) for layer in model.layers]
     assert [plan.n_params for plan in plan_model(specs, shape)] == built
     assert sum(built) == model.params.size
+
+
+def test_a_model_that_just_fits_the_memory_is_accepted():
+    specs, need = _gib_model(1000)
+    assert len(plan_model(specs, (784,), memory_limit=need)) == 3
+    with pytest.raises(ConfigError, match="too large for memory"):
+        plan_model(specs, (784,), memory_limit=need - 1)

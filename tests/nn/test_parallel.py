@@ -37,6 +37,12 @@ def test_slices_cover_the_batch_in_order(three_threads):
         assert max(sizes) - min(sizes) <= 1
 
 
+def test_a_batch_of_one_example_runs_whole_in_the_caller(three_threads):
+    calls = []
+    parallel.split_batch(1, 10**9, lambda start, stop, i: calls.append((start, stop, i, threading.get_ident())))
+    assert calls == [(0, 1, 0, threading.get_ident())]
+
+
 def test_small_work_stays_in_one_slice(monkeypatch):
     parallel.set_threads(2)
     try:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import time
 
 import numpy as np
 import pytest
@@ -285,6 +286,14 @@ def test_a_loss_far_above_the_start_counts_as_divergence(small_mnist):
         trainer.fit()
 
 
+def test_each_epoch_records_its_training_time_within_its_whole_time(small_mnist):
+    started = time.perf_counter()
+    _, result = fit(small_mnist, epochs=2)
+    elapsed = time.perf_counter() - started
+    for row in result.history:
+        assert 0 < row["train_seconds"] <= row["seconds"] <= elapsed
+
+
 def test_an_epochs_loss_and_accuracy_are_means_over_every_training_image(small_mnist):
     # A rate of 1e-12 leaves the weights as they start, so the epoch's running figures
     # must equal one evaluation of those weights on the training images. 4,000 images
@@ -475,8 +484,10 @@ def test_the_epoch_line_shows_every_split_it_has():
 
 def test_the_progress_bar_counts_batches_and_clears_itself_for_the_epoch_line(small_mnist, capsys):
     trainer = Trainer(TrainConfig(**{**FAST, "epochs": 1, "batch_size": 500}), small_mnist, log=None, progress=True)
-    trainer.fit()
+    row = trainer.fit().history[0]
     err = capsys.readouterr().err
-    assert "epoch 1/1" in err and "batch/s" in err and "loss=" in err and "acc=" in err
+    assert "epoch 1/1" in err and "batch/s" in err
+    # Its last figures are the epoch's own, last batch included.
+    assert err.rsplit("acc=", 1)[1].startswith(f"{row['train_accuracy']:.2%}, loss={row['train_loss']:.4f}]")
     # Erased at the end of the epoch (blanks, carriage return): the log's epoch line takes its place.
     assert err.endswith("\r") and err.split("\r")[-2].strip() == ""
