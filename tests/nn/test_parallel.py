@@ -2,6 +2,7 @@
 that pass the finite-difference checks when every layer's batch is cut into uneven slices,
 errors from any slice, and BLAS held to one thread only while the slices run."""
 
+import multiprocessing
 import threading
 
 import numpy as np
@@ -41,6 +42,32 @@ def test_a_batch_of_one_example_runs_whole_in_the_caller(three_threads):
     calls = []
     parallel.split_batch(1, 10**9, lambda start, stop, i: calls.append((start, stop, i, threading.get_ident())))
     assert calls == [(0, 1, 0, threading.get_ident())]
+
+
+def _split_in_a_forked_child():
+    ran = []
+    parallel.split_batch(6, 10**9, lambda start, stop, i: ran.append((start, stop, i)))
+    assert sorted(ran) == [(0, 3, 0), (3, 6, 1)]
+
+
+def test_a_forked_child_splits_work_with_its_own_pool():
+    # multiprocessing's fork (Linux's default before Python 3.14) after training in the
+    # parent: the parent's pool threads do not exist in the child, so the child must not
+    # hand work to them (with two threads it waited forever before).
+    parallel.set_threads(2)
+    try:
+        if parallel.threads() != 2:
+            pytest.skip("no BLAS that threadpoolctl can hold to one thread")
+        parallel.split_batch(6, 10**9, lambda start, stop, i: None)  # the parent's pool exists
+        child = multiprocessing.get_context("fork").Process(target=_split_in_a_forked_child)
+        child.start()
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+            pytest.fail("the forked child hung on the parent's thread pool")
+        assert child.exitcode == 0
+    finally:
+        parallel.set_threads(None)
 
 
 def test_small_work_stays_in_one_slice(monkeypatch):

@@ -42,6 +42,18 @@ _held = 0  # how many one_blas_thread() blocks are open
 _saved: list = []  # (BLAS library, its thread count) while _held > 0
 
 
+def _forget_the_pool_in_a_forked_child():
+    """A forked process has only the thread that forked: the parent's pool workers do not
+    exist there, so work handed to them would wait forever. The child makes its own."""
+    global _lock, _pool
+    _lock = threading.Lock()  # it may have been held by a thread that is not here
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_forget_the_pool_in_a_forked_child)
+
+
 def _usable_cores():
     try:
         return len(os.sched_getaffinity(0))
