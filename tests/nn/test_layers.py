@@ -180,6 +180,10 @@ def test_batchnorm_running_statistics_by_hand():
     layer.forward(np.array([[0.0], [0.0], [6.0]], np.float32), training=True)  # mean 2, unbiased var 12
     np.testing.assert_allclose([layer.running_mean[0], layer.running_var[0]], [1.5, 6.75])
     assert layer.running_mean.dtype == np.float32
+    # The default keeps 0.9 of the old value (PyTorch's momentum 0.1).
+    layer = BatchNorm(1)
+    layer.forward(np.array([[1.0], [3.0]], np.float32), training=True)
+    np.testing.assert_allclose([layer.running_mean[0], layer.running_var[0]], [0.2, 0.9 + 0.1 * 2], rtol=1e-6)
 
 
 def test_layer_reprs_name_the_layer_and_its_sizes():
