@@ -74,6 +74,8 @@ def test_shapes_are_inferred_layer_by_layer():
     assert sum(p.n_params for p in plans) == 9 * 32 + 32 + 9 * 32 * 64 + 64 + 1600 * 128 + 128 + 128 * 10 + 10
     padded = plan_model(parse_architecture("conv4k5s2p2 flatten dense3"), (2, 9, 7))
     assert padded[0].output_shape == (4, 5, 4)  # (9 + 4 - 5) // 2 + 1, (7 + 4 - 5) // 2 + 1
+    overlapping = plan_model(parse_architecture("maxpool3s1 avgpool2s2 flatten"), (2, 7, 6))
+    assert [plan.output_shape for plan in overlapping] == [(2, 5, 4), (2, 2, 2), (8,)]
 
 
 @pytest.mark.parametrize(
