@@ -39,10 +39,12 @@ PRESETS = {
     # padding and batch norm (20 epochs) 99.50%; this, 99.54% (Fashion-MNIST: 92.98%
     # and 93.56%; the same blocks twice as wide, 94.32%: CNN_WIDE below). The test set
     # is measured once, at the end: it steers nothing, and each pass costs ~8 s on 2 cores.
+    # 24 epochs rather than 20, by a rule set before the runs (seeds 0-2's validation
+    # accuracy at least as high; it was exactly as high, so the README says a tie).
     "cnn": dict(
         architecture="conv32k3p1 bn relu maxpool2 conv64k3p1 bn relu maxpool2 conv128k3p1 bn relu maxpool2 "
         "flatten dense256 relu dropout0.4 dense10",
-        epochs=20,
+        epochs=24,
         batch_size=128,
         optimizer="adam",
         lr=1e-3,
@@ -68,7 +70,8 @@ CLOTHES = dict(max_shift=1.0, max_rotation=0.0, max_scale=0.0, elastic_alpha=0.0
 DATASET_CHANGES = {
     ("mlp", "fashion-mnist"): CLOTHES,
     ("mlp-large", "fashion-mnist"): CLOTHES,
-    ("cnn", "fashion-mnist"): dict(CLOTHES, architecture=CNN_WIDE),
+    # 20 epochs: the Fashion-MNIST variant was measured so, before MNIST went to 24.
+    ("cnn", "fashion-mnist"): dict(CLOTHES, architecture=CNN_WIDE, epochs=20),
 }
 
 
