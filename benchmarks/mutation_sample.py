@@ -26,6 +26,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -133,7 +134,7 @@ def main():
 
     started = time.monotonic()
     if not args.reuse:
-        subprocess.run(["rm", "-rf", str(MUTANTS)], check=True)
+        shutil.rmtree(MUTANTS, ignore_errors=True)
         generate(env)
     everything = sorted(verdicts())
     sample = sorted(random.Random(args.seed).sample(everything, min(args.size, len(everything))))
