@@ -143,7 +143,8 @@ def main():
     subprocess.run(
         [*MUTMUT, "run", "--max-children", str(args.children), *sample], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
     )
-    by_mutmut = {name: verdicts()[name] for name in sample}
+    found = verdicts()  # read the .meta files once, not once per mutant
+    by_mutmut = {name: found[name] for name in sample}
     report("mutmut's verdicts", by_mutmut)
 
     stats = json.loads((MUTANTS / "mutmut-stats.json").read_text())
